@@ -1,0 +1,28 @@
+"""dill: libdill's structured concurrency for Python, on greenlets.
+
+``go(foo(34, "ABC"))`` launches a coroutine and returns its handle; ``hclose``
+cancels it (every blocking call inside it then raises ``Canceled``) and returns
+once it has exited.  Bundles group coroutines, channels pass values and
+broadcast shutdown, and every blocking call takes an absolute ``deadline`` in
+milliseconds on the ``now()`` clock (-1 or ``None``: never; 0: only if it can
+be done at once).
+"""
+
+from ._channel import CHRECV, CHSEND, ChannelEnd, chdone, chmake, choose, chrecv, chsend
+from ._coroutine import (
+    Bundle, Call, Coroutine, bundle, bundle_go, bundle_wait, coroutine, go, msleep, yield_,
+)
+from ._errors import BadHandle, Canceled, Done, NotSupported, TimedOut
+from ._fd import fdclean, fdin, fdout
+from ._handle import Handle, hclose
+from ._hub import now
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "now", "go", "coroutine", "Call", "yield_", "msleep", "Handle", "hclose",
+    "Coroutine", "Bundle", "bundle", "bundle_go", "bundle_wait",
+    "CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose",
+    "fdin", "fdout", "fdclean",
+    "Canceled", "TimedOut", "Done", "BadHandle", "NotSupported",
+]

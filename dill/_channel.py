@@ -1,0 +1,330 @@
+"""Channels: rendezvous (or buffered) hand-off of Python objects between coroutines.
+
+A channel has two ends; what is sent on one end is received on the other.  Each
+direction is a ``_Half`` with a FIFO of blocked receivers, a FIFO of blocked
+senders and, for buffered channels, a deque of values.  Queue entries are
+``(task, index, value)`` tuples: ``index`` is -1 for ``chsend``/``chrecv`` and
+the clause index for ``choose``.  An entry whose task is no longer waiting is
+stale (woken by a timer, cancellation or another clause) and is skipped by
+wakers; the woken task removes its own entries when it resumes.
+
+Invariant: a half never has both buffered values and blocked receivers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterator, Sequence
+
+from ._errors import Canceled, Done, TimedOut
+from ._handle import Handle, not_a
+from ._hub import CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error
+
+__all__ = ["CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose"]
+
+CHSEND = 1
+CHRECV = 2
+
+
+class _Half:
+    """One direction of a channel."""
+
+    __slots__ = ("buf", "cap", "recvq", "sendq", "done")
+
+    def __init__(self, cap: int) -> None:
+        self.buf: Any = deque() if cap else ()
+        self.cap = cap
+        self.recvq: deque = deque()
+        self.sendq: deque = deque()
+        self.done = False  # the sending end called chdone or one end closed
+
+
+class ChannelEnd(Handle):
+    """One end of a channel made by ``chmake``."""
+
+    __slots__ = ("_closed", "_hub", "_in", "_out", "__weakref__")
+
+    def __init__(self, hub: Hub, inbound: _Half, outbound: _Half) -> None:
+        self._closed = False
+        self._hub = hub
+        self._in = inbound
+        self._out = outbound
+
+    def send(self, value: Any, deadline: int | None = -1) -> None:
+        """``chsend(self, value, deadline)``."""
+        chsend(self, value, deadline)
+
+    def recv(self, deadline: int | None = -1) -> Any:
+        """``chrecv(self, deadline)``."""
+        return chrecv(self, deadline)
+
+    def done(self) -> None:
+        """``chdone(self)``."""
+        chdone(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Receive values until the other side is done."""
+        while True:
+            try:
+                yield chrecv(self)
+            except Done:
+                return
+
+    def on_close(self) -> None:
+        # Blocked users of this end see BadHandle; blocked users of the peer end,
+        # which can never be served now, see Done.
+        hub = self._hub
+        out, inb = self._out, self._in
+        out.done = inb.done = True
+        _fail_all(hub, out.sendq, CLOSED)
+        _fail_all(hub, inb.recvq, CLOSED)
+        _fail_all(hub, out.recvq, DONE)
+        _fail_all(hub, inb.sendq, DONE)
+        if inb.buf:
+            inb.buf.clear()  # values sent to us that nobody can receive now
+
+    def __repr__(self) -> str:
+        return f"<dill.ChannelEnd {'closed' if self._closed else 'open'}>"
+
+
+def _fail_all(hub: Hub, q: deque, why: Reason) -> None:
+    """Wake every task waiting in ``q`` with ``why``; collect first, then wake."""
+    entries = list(q)
+    q.clear()
+    for task, index, _ in entries:
+        if task.waiting:
+            hub.wake(task, why if index < 0 else (index, why))
+
+
+def _discard(q: deque, entry: tuple) -> None:
+    try:
+        q.remove(entry)
+    except ValueError:
+        pass  # a waker already popped it
+
+
+def chmake(capacity: int = 0) -> tuple[ChannelEnd, ChannelEnd]:
+    """Create a channel; return its two ends.
+
+    ``capacity`` 0 is libdill's rendezvous channel; a positive capacity buffers
+    that many values per direction.
+    """
+    if capacity.__class__ is not int:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
+    if capacity < 0:
+        raise ValueError(f"capacity must be >= 0, not {capacity}")
+    hub = get_hub()
+    a, b = _Half(capacity), _Half(capacity)
+    return ChannelEnd(hub, b, a), ChannelEnd(hub, a, b)
+
+
+def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
+    """Send ``value``; block until a receiver takes it (or the buffer has room).
+
+    Raises ``Done`` if this end is done or the peer end is closed, ``TimedOut``
+    at the deadline (the value was then not delivered), ``Canceled``.
+    """
+    if ch.__class__ is not ChannelEnd or ch._closed:
+        raise not_a(ch, ChannelEnd)
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    hub = ch._hub
+    task = hub.current
+    if task.canceled:
+        raise Canceled()
+    h = ch._out
+    if h.done:
+        raise Done()
+    rq = h.recvq
+    while rq:
+        e = rq.popleft()
+        r = e[0]
+        if r.waiting:  # hand the value straight to the first waiting receiver
+            r.waiting = 0
+            r.resume = value if e[1] < 0 else (e[1], value)
+            hub.ready.append(r)
+            return
+    if len(h.buf) < h.cap:
+        h.buf.append(value)
+        return
+    if deadline == 0:
+        raise TimedOut()
+    e = (task, -1, value)
+    sq = h.sendq
+    sq.append(e)
+    v = hub.wait(task, deadline)
+    if v is None:
+        return
+    _discard(sq, e)
+    raise reason_error(task, v)
+
+
+def _take_sender(hub: Hub, sq: deque) -> tuple | None:
+    """Pop the first live blocked sender, wake it, return its entry."""
+    while sq:
+        e = sq.popleft()
+        s = e[0]
+        if s.waiting:
+            s.waiting = 0
+            s.resume = None if e[1] < 0 else (e[1], None)
+            hub.ready.append(s)
+            return e
+    return None
+
+
+def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
+    """Receive a value; block until a sender provides one.
+
+    Raises ``Done`` once the other side is done and nothing is buffered,
+    ``TimedOut`` at the deadline, ``Canceled``.
+    """
+    if ch.__class__ is not ChannelEnd or ch._closed:
+        raise not_a(ch, ChannelEnd)
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    hub = ch._hub
+    task = hub.current
+    if task.canceled:
+        raise Canceled()
+    h = ch._in
+    buf = h.buf
+    if buf:
+        v = buf.popleft()
+        if h.sendq:
+            e = _take_sender(hub, h.sendq)
+            if e is not None:
+                buf.append(e[2])
+        return v
+    sq = h.sendq
+    while sq:
+        e = sq.popleft()
+        s = e[0]
+        if s.waiting:  # take the value of the first waiting sender
+            s.waiting = 0
+            s.resume = None if e[1] < 0 else (e[1], None)
+            hub.ready.append(s)
+            return e[2]
+    if h.done:
+        raise Done()
+    if deadline == 0:
+        raise TimedOut()
+    e = (task, -1, None)
+    rq = h.recvq
+    rq.append(e)
+    v = hub.wait(task, deadline)
+    if v.__class__ is not Reason:
+        return v
+    _discard(rq, e)
+    raise reason_error(task, v)
+
+
+def chdone(ch: ChannelEnd) -> None:
+    """Close this end's outbound direction: a broadcast "no more values".
+
+    Blocked and later senders on this end raise ``Done``; receivers on the
+    other end drain what is buffered, then every receive raises ``Done``.
+    A second ``chdone`` raises ``Done``.  Never blocks.
+    """
+    if ch.__class__ is not ChannelEnd or ch._closed:
+        raise not_a(ch, ChannelEnd)
+    h = ch._out
+    if h.done:
+        raise Done("this end is already done")
+    h.done = True
+    _fail_all(ch._hub, h.recvq, DONE)
+    _fail_all(ch._hub, h.sendq, DONE)
+
+
+def _clause_error(exc: BaseException, index: int) -> BaseException:
+    exc.index = index  # type: ignore[attr-defined]
+    return exc
+
+
+def _parse(clauses: Sequence[Any]) -> list[tuple[int, _Half, Any]]:
+    """Validate every clause before performing any: (op, half, value) each."""
+    try:
+        items = list(clauses)
+    except TypeError:
+        raise TypeError(f"clauses must be a sequence, not {type(clauses).__name__}") from None
+    parsed = []
+    for i, cl in enumerate(items):
+        if not isinstance(cl, (tuple, list)) or not cl:
+            raise TypeError(f"clause {i} must be (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
+        op = cl[0]
+        if op == CHRECV and len(cl) == 2:
+            ch, value = cl[1], None
+        elif op == CHSEND and len(cl) == 3:
+            ch, value = cl[1], cl[2]
+        elif op in (CHRECV, CHSEND):
+            raise TypeError(f"clause {i}: (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
+        else:
+            raise ValueError(f"clause {i}: unknown operation {op!r} (use CHSEND or CHRECV)")
+        if ch.__class__ is not ChannelEnd or ch._closed:
+            raise _clause_error(not_a(ch, ChannelEnd), i)
+        parsed.append((op, ch._in if op == CHRECV else ch._out, value))
+    return parsed
+
+
+def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]:
+    """Perform exactly one of several channel operations; return ``(index, value)``.
+
+    Clauses are ``(CHRECV, ch)`` and ``(CHSEND, ch, value)``.  The first clause
+    in list order that can proceed at once wins; otherwise the first that
+    becomes possible.  ``value`` is what was received (``None`` for a send).  A
+    clause whose channel is done raises ``Done`` with ``.index`` set.
+    """
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    parsed = _parse(clauses)
+    hub = get_hub()
+    task = hub.current
+    if task.canceled:
+        raise Canceled()
+    for i, (op, h, value) in enumerate(parsed):
+        if op == CHRECV:
+            buf = h.buf
+            if buf:
+                v = buf.popleft()
+                if h.sendq:
+                    e = _take_sender(hub, h.sendq)
+                    if e is not None:
+                        buf.append(e[2])
+                return i, v
+            e = _take_sender(hub, h.sendq)
+            if e is not None:
+                return i, e[2]
+            if h.done:
+                raise _clause_error(Done(), i)
+        else:
+            if h.done:
+                raise _clause_error(Done(), i)
+            rq = h.recvq
+            while rq:
+                e = rq.popleft()
+                r = e[0]
+                if r.waiting:
+                    r.waiting = 0
+                    r.resume = value if e[1] < 0 else (e[1], value)
+                    hub.ready.append(r)
+                    return i, None
+            if len(h.buf) < h.cap:
+                h.buf.append(value)
+                return i, None
+    if deadline == 0:
+        raise TimedOut()
+    entries = []
+    for i, (op, h, value) in enumerate(parsed):
+        q = h.recvq if op == CHRECV else h.sendq
+        e = (task, i, value)
+        q.append(e)
+        entries.append((q, e))
+    v = hub.wait(task, deadline)
+    for q, e in entries:
+        _discard(q, e)
+    if v.__class__ is Reason:
+        raise reason_error(task, v)
+    index, value = v
+    if value.__class__ is Reason:
+        raise _clause_error(reason_error(task, value), index)
+    return v

@@ -1,0 +1,331 @@
+"""Coroutines and bundles: launching, waiting for and canceling groups of tasks."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from typing import Any, Callable, TypeVar
+
+from ._errors import Canceled
+from ._handle import Handle, not_a
+from ._hub import (
+    INTERRUPT, TIMEOUT, Hub, Task, check_deadline, get_hub, reason_error, report_unraisable,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+__all__ = [
+    "coroutine", "go", "yield_", "msleep", "Coroutine", "Bundle", "bundle",
+    "bundle_go", "bundle_wait",
+]
+
+T = TypeVar("T")
+
+
+class Call:
+    """An unstarted call made by a ``@coroutine`` function: pass it to ``go``."""
+
+    __slots__ = ("fn", "args", "kwargs")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def __call__(self) -> Any:
+        """Run the call synchronously in the current coroutine."""
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"<unstarted call {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+
+def coroutine(fn: Callable[..., T]) -> Callable[..., Call]:
+    """Mark ``fn`` as a coroutine: calling it returns an unstarted call for ``go``.
+
+    ``go(foo(34, "ABC"))`` then reads as in libdill.  The plain function stays
+    available as ``foo.func``.
+    """
+    if not callable(fn):
+        raise TypeError(f"@coroutine needs a callable, not {type(fn).__name__}")
+
+    @functools.wraps(fn)
+    def make_call(*args: Any, **kwargs: Any) -> Call:
+        return Call(fn, args, kwargs)
+
+    make_call.func = fn  # type: ignore[attr-defined]
+    return make_call
+
+
+def _unpack(fn: Any, args: tuple, kwargs: dict) -> tuple:
+    if fn.__class__ is Call:
+        if args or kwargs:
+            raise TypeError("go(foo(...)) takes no extra arguments")
+        return fn.fn, fn.args, fn.kwargs
+    if not callable(fn):
+        raise TypeError(f"go() needs a callable or a @coroutine call, not {type(fn).__name__}")
+    return fn, args, kwargs
+
+
+class _Group:
+    """What a bundle (or a single coroutine) tracks about its running tasks."""
+
+    __slots__ = ("running", "members", "waiters", "failures", "orphaned")
+
+    def __init__(self, members: dict | None) -> None:
+        self.running = 0
+        self.members = members  # running tasks in launch order (bundles only)
+        self.waiters: list[Task] | None = None
+        self.failures: list[BaseException] | None = None
+        self.orphaned = False
+
+    def child_exited(self, hub: Hub, task: Task) -> None:
+        """Called by the hub when a member task has finished."""
+        self.running -= 1
+        if self.members is not None:
+            del self.members[task]
+        if task.exc is not None:
+            if self.orphaned:
+                report_unraisable(task.exc, task, "a coroutine whose handle was "
+                                  "garbage-collected failed")
+            elif self.failures is None:
+                self.failures = [task.exc]
+            else:
+                self.failures.append(task.exc)
+        if self.running == 0 and self.waiters:
+            waiters, self.waiters = self.waiters, None
+            for t in waiters:
+                hub.wake(t)
+
+    def wait(self, hub: Hub, deadline: int) -> None:
+        """Block the current task until no member runs, or raise ``TimedOut``."""
+        task = hub.current
+        if task.canceled:
+            raise Canceled()
+        if not self.running:
+            return
+        if task.group is self:
+            raise RuntimeError("a coroutine cannot wait for its own bundle")
+        if self.waiters is None:
+            self.waiters = [task]
+        else:
+            self.waiters.append(task)
+        v = hub.wait(task, deadline)
+        if v is not None:
+            if self.waiters is not None and task in self.waiters:
+                self.waiters.remove(task)
+            raise reason_error(task, v)
+
+    def close(self, hub: Hub) -> None:
+        """Cancel every running member and wait (uninterruptibly) until all exited."""
+        members = self.members
+        for task in list(members) if members is not None else ():
+            hub.cancel(task)
+        cur = hub.current
+        while self.running:
+            if self.waiters is None:
+                self.waiters = [cur]
+            else:
+                self.waiters.append(cur)
+            if hub.wait_uncancelable(cur) is INTERRUPT:
+                if self.waiters is not None and cur in self.waiters:
+                    self.waiters.remove(cur)
+                raise reason_error(cur, INTERRUPT)
+
+    def take_failures(self) -> list[BaseException]:
+        failures, self.failures = self.failures, None
+        return failures or []
+
+
+class Coroutine(Handle):
+    """Handle of a coroutine launched by ``go``: a bundle of one.
+
+    ``hclose`` cancels it and returns once it has exited; ``wait()`` returns
+    its function's result.
+    """
+
+    __slots__ = ("_closed", "_hub", "_task", "_group", "__weakref__")
+
+    def __init__(self, hub: Hub, task: Task, group: _Group) -> None:
+        self._closed = False
+        self._hub = hub
+        self._task = task
+        self._group = group
+
+    @property
+    def finished(self) -> bool:
+        """True once the coroutine's function has returned or raised."""
+        return self._task.finished
+
+    def wait(self, deadline: int | None = -1) -> Any:
+        """Wait until the coroutine finishes; return its result.
+
+        Its exception, if it raised one, is raised here (once); ``TimedOut``
+        at the deadline leaves it running.
+        """
+        self._check()
+        if deadline.__class__ is not int:
+            deadline = check_deadline(deadline)
+        self._group.wait(self._hub, deadline)
+        failures = self._group.take_failures()
+        if failures:
+            raise failures[0]
+        return self._task.result
+
+    def on_close(self) -> None:
+        hub = self._hub
+        task = self._task
+        if not task.finished:
+            cur = hub.current
+            if cur is task:
+                self._closed = False
+                raise RuntimeError("a coroutine cannot close its own handle")
+            hub.cancel(task)
+            self._group.close(hub)
+        failures = self._group.take_failures()
+        if failures:
+            raise failures[0]
+
+    def __del__(self) -> None:
+        if self._closed:
+            return
+        group = self._group
+        if group.running:
+            group.orphaned = True
+            warnings.warn(f"a running coroutine's handle was garbage-collected "
+                          f"without hclose: {self!r}", ResourceWarning, source=self)
+        elif group.failures:
+            for exc in group.take_failures():
+                report_unraisable(exc, self, "a coroutine failed and its handle was "
+                                  "garbage-collected without wait() or hclose()")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("finished" if self._task.finished else "running")
+        return f"<dill.Coroutine {state}>"
+
+
+class Bundle(Handle):
+    """A group of coroutines closed together: ``hclose`` cancels them all."""
+
+    __slots__ = ("_closed", "_hub", "_group", "__weakref__")
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._hub = get_hub()
+        self._group = _Group({})
+
+    def go(self, fn: Callable | Call, *args: Any, **kwargs: Any) -> None:
+        """Launch ``fn(*args, **kwargs)`` (or a ``@coroutine`` call) in this bundle."""
+        if self._closed:
+            self._check()
+        fn, args, kwargs = _unpack(fn, args, kwargs)
+        self._hub.spawn(fn, args, kwargs, self._group)
+
+    def wait(self, deadline: int | None = -1) -> None:
+        """Same as ``bundle_wait(self, deadline)``."""
+        self._check()
+        if deadline.__class__ is not int:
+            deadline = check_deadline(deadline)
+        self._group.wait(self._hub, deadline)
+        _raise_group(self._group)
+
+    def __len__(self) -> int:
+        """The number of coroutines still running in the bundle."""
+        return self._group.running
+
+    def on_close(self) -> None:
+        hub = self._hub
+        group = self._group
+        if hub.current.group is group:
+            self._closed = False
+            raise RuntimeError("a coroutine cannot close the bundle it belongs to")
+        group.close(hub)
+        _raise_group(group)
+
+    def __del__(self) -> None:
+        if self._closed:
+            return
+        group = self._group
+        if group.running:
+            group.orphaned = True
+            warnings.warn(f"a bundle with {group.running} running coroutines was "
+                          "garbage-collected without hclose", ResourceWarning, source=self)
+        elif group.failures:
+            report_unraisable(_group_error(group.take_failures()), self,
+                              "bundle failures never observed")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{self._group.running} running"
+        return f"<dill.Bundle {state}>"
+
+
+def _group_error(failures: list[BaseException]) -> ExceptionGroup:
+    return ExceptionGroup(f"{len(failures)} coroutine(s) of the bundle failed", failures)
+
+
+def _raise_group(group: _Group) -> None:
+    failures = group.take_failures()
+    if failures:
+        raise _group_error(failures)
+
+
+def go(fn: Callable | Call, *args: Any, **kwargs: Any) -> Coroutine:
+    """Launch a coroutine; it runs at once until it first blocks.
+
+    ``go(foo(34, "ABC"))`` for a ``@coroutine`` function, or ``go(fn, *args,
+    **kwargs)`` for any callable.  Returns its handle: ``hclose`` it.
+    Raises ``Canceled`` if the caller is canceled.
+    """
+    hub = get_hub()
+    fn, args, kwargs = _unpack(fn, args, kwargs)
+    group = _Group(None)
+    task = hub.spawn(fn, args, kwargs, group)
+    return Coroutine(hub, task, group)
+
+
+def bundle() -> Bundle:
+    """Create an empty bundle of coroutines."""
+    return Bundle()
+
+
+def bundle_go(b: Bundle, fn: Callable | Call, *args: Any, **kwargs: Any) -> None:
+    """Launch a coroutine in bundle ``b``: ``bundle_go(b, foo(34, "ABC"))``."""
+    if b.__class__ is not Bundle:
+        raise not_a(b, Bundle)
+    b.go(fn, *args, **kwargs)
+
+
+def bundle_wait(b: Bundle | Coroutine, deadline: int | None = -1) -> None:
+    """Wait until every coroutine in ``b`` has finished (at once when empty).
+
+    Raises ``TimedOut`` at the deadline (leaving them running), ``Canceled`` if
+    the caller is canceled, and an ``ExceptionGroup`` (or, for a single
+    coroutine, its exception) of failures not yet observed.
+    """
+    if b.__class__ is Bundle:
+        b.wait(deadline)
+    elif b.__class__ is Coroutine:
+        b.wait(deadline)
+    else:
+        raise not_a(b, Bundle)
+
+
+def yield_() -> None:
+    """Let every other ready coroutine run once, then continue."""
+    get_hub().yield_()
+
+
+def msleep(deadline: int | None) -> None:
+    """Sleep until ``deadline`` (ms on the ``now()`` clock); -1/None: until canceled."""
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    hub = get_hub()
+    task = hub.current
+    if task.canceled:
+        raise Canceled()
+    v = hub.wait(task, deadline)
+    if v is not None and v is not TIMEOUT:
+        raise reason_error(task, v)
+

@@ -1,0 +1,38 @@
+"""Waiting for file descriptors: the hook the socket layer is built on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._hub import check_deadline, get_hub
+
+__all__ = ["fdin", "fdout", "fdclean"]
+
+
+def fdin(fd: Any, deadline: int | None = -1) -> None:
+    """Wait until ``fd`` (an int or an object with ``fileno()``) is readable.
+
+    Also returns when the fd is in an error or hang-up state.  Raises
+    ``TimedOut`` at the deadline (with deadline 0, unless ready at once),
+    ``Canceled``, ``BadHandle`` for an invalid fd, ``NotSupported`` for an fd the
+    poller refuses (a regular file), and ``OSError(EBUSY)`` when another
+    coroutine already waits for the same fd to become readable.
+    """
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    get_hub().wait_fd(fd, 0, deadline)
+
+
+def fdout(fd: Any, deadline: int | None = -1) -> None:
+    """Wait until ``fd`` is writable; see ``fdin``."""
+    if deadline.__class__ is not int:
+        deadline = check_deadline(deadline)
+    get_hub().wait_fd(fd, 1, deadline)
+
+
+def fdclean(fd: Any) -> None:
+    """Forget the runtime's state for ``fd``; call it before closing the fd.
+
+    Raises ``OSError(EBUSY)`` while a coroutine waits on the fd.
+    """
+    get_hub().fdclean(fd)

@@ -1,0 +1,241 @@
+"""IPC: UNIX-domain stream sockets (libdill's ipc_*), with fd passing."""
+
+from __future__ import annotations
+
+import array as _array
+import errno as _errno
+import os as _os
+import socket as _socket
+
+from dill import Done, Handle, fdclean
+
+from ._base import CLOSED, DONE, RESET
+from ._fdsock import FdStream, _reset_exc, accept_raw, connect_raw
+
+__all__ = [
+    "IpcSocket",
+    "IpcListener",
+    "ipc_listen",
+    "ipc_accept",
+    "ipc_connect",
+    "ipc_done",
+    "ipc_close",
+    "ipc_pair",
+    "ipc_sendfd",
+    "ipc_recvfd",
+    "ipc_fromfd",
+    "ipc_listener_fromfd",
+]
+
+_FD_MARK = b"\xcc"
+_ANCSIZE = _socket.CMSG_SPACE(_array.array("i", [0]).itemsize * 4)
+
+
+def _path_arg(path):
+    if isinstance(path, (str, bytes)):
+        return path
+    if isinstance(path, _os.PathLike):
+        return _os.fspath(path)
+    raise TypeError("expected a filesystem path, got %s" % type(path).__name__)
+
+
+class IpcSocket(FdStream):
+    """A connected UNIX-domain stream socket (a ByteStream).
+
+    No read-ahead (like libdill): reading past a passed fd's marker byte would make
+    the kernel drop the fd."""
+
+    __slots__ = ()
+
+    def __init__(self, sock):
+        FdStream.__init__(self, sock, 0, False)
+
+    def sendfd(self, fd, deadline=-1):
+        if hasattr(fd, "fileno"):
+            fd = fd.fileno()
+        if not isinstance(fd, int) or fd < 0:
+            raise ValueError("ipc_sendfd: bad file descriptor %r" % (fd,))
+        b = self._outb
+        if b is not None:
+            b()
+        anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _array.array("i", [fd]))]
+        sendmsg = self._sock.sendmsg
+        while True:
+            try:
+                k = sendmsg([_FD_MARK], anc)
+            except BlockingIOError:
+                self._wait_out(deadline, False)
+                continue
+            except OSError as e:
+                if e.errno in (_errno.EBADF, _errno.EINVAL) and not isinstance(e, ConnectionError):
+                    raise
+                self._outb = RESET
+                raise _reset_exc(e) from None
+            if k == 1:
+                return
+
+    def recvfd(self, deadline=-1):
+        b = self._inb
+        if b is not None:
+            b()
+        if self._roff < len(self._rdata):
+            raise OSError(_errno.EPROTO, "ipc_recvfd: the next byte carries no file descriptor")
+        if self._rerr is not None:
+            self._rerr()
+        recvmsg = self._sock.recvmsg
+        while True:
+            try:
+                data, anc, flags, _addr = recvmsg(1, _ANCSIZE)
+            except BlockingIOError:
+                self._wait_in(deadline)
+                continue
+            except OSError as e:
+                self._rerr = RESET
+                raise _reset_exc(e) from None
+            break
+        if not data:
+            self._rerr = DONE
+            raise Done()
+        fds = []
+        for level, typ, payload in anc:
+            if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
+                a = _array.array("i")
+                a.frombytes(payload[: len(payload) - (len(payload) % a.itemsize)])
+                fds.extend(a)
+        if not fds:
+            # keep the byte: it is ordinary data
+            self.unrecv(data)
+            raise OSError(_errno.EPROTO, "ipc_recvfd: no file descriptor was attached")
+        for extra in fds[1:]:
+            _os.close(extra)
+        return fds[0]
+
+    def __repr__(self):
+        if self._outb is CLOSED:
+            return "<IpcSocket closed>"
+        return "<IpcSocket fd=%d>" % self._fd
+
+
+class IpcListener(Handle):
+    """A listening UNIX-domain socket; ``.path`` is its path."""
+
+    __slots__ = ("_closed", "_sock", "_fd", "path")
+
+    def __init__(self, sock, path=None):
+        Handle.__init__(self)
+        self._closed = False
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self.path = path if path is not None else sock.getsockname()
+
+    @property
+    def socket(self):
+        self._check()
+        return self._sock
+
+    def fileno(self):
+        self._check()
+        return self._fd
+
+    def accept(self, deadline=-1):
+        self._check()
+        s, _ = accept_raw(self._sock, self._fd, deadline)
+        return IpcSocket(s)
+
+    def on_close(self):
+        try:
+            fdclean(self._fd)
+        except Exception:  # noqa: BLE001
+            pass
+        self._sock.close()
+
+    def __repr__(self):
+        return "<IpcListener %r>" % (self.path,)
+
+
+def ipc_listen(path, backlog=128):
+    """Listen on UNIX socket ``path`` (not unlinked first, as in libdill)."""
+    path = _path_arg(path)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+        return IpcListener(sock, path)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _check_type(s, cls, what):
+    if isinstance(s, cls):
+        return s
+    if isinstance(s, Handle):
+        from dill import NotSupported
+
+        raise NotSupported(_errno.ENOTSUP, "%s: not supported on %s" % (what, type(s).__name__))
+    raise TypeError("%s: expected a dill handle, got %s" % (what, type(s).__name__))
+
+
+def ipc_accept(ls, deadline=-1):
+    """Accept a connection on an IPC listener: the IpcSocket."""
+    return _check_type(ls, IpcListener, "ipc_accept").accept(deadline)
+
+
+def ipc_connect(path, deadline=-1):
+    """Connect to the UNIX socket at ``path``."""
+    path = _path_arg(path)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    connect_raw(sock, path, deadline)
+    return IpcSocket(sock)
+
+
+def ipc_pair():
+    """A connected pair of IPC sockets."""
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    return IpcSocket(a), IpcSocket(b)
+
+
+def ipc_done(s, deadline=-1):
+    _check_type(s, IpcSocket, "ipc_done").done(deadline)
+
+
+def ipc_close(s, deadline=-1):
+    """Graceful close (see tcp_close); on a listener, same as hclose."""
+    if isinstance(s, IpcListener):
+        s.close()
+        return
+    _check_type(s, IpcSocket, "ipc_close").close_graceful(deadline)
+
+
+def ipc_sendfd(s, fd, deadline=-1):
+    """Send file descriptor ``fd`` (the caller keeps its own copy)."""
+    _check_type(s, IpcSocket, "ipc_sendfd").sendfd(fd, deadline)
+
+
+def ipc_recvfd(s, deadline=-1):
+    """Receive a file descriptor sent by ipc_sendfd; the caller owns it.
+    EPROTO if the next byte carries none."""
+    return _check_type(s, IpcSocket, "ipc_recvfd").recvfd(deadline)
+
+
+def ipc_fromfd(sock):
+    """Wrap a connected AF_UNIX stream ``socket.socket`` (owned from then on)."""
+    if isinstance(sock, int):
+        sock = _socket.socket(fileno=sock)
+    if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
+        raise ValueError("ipc_fromfd: not a UNIX stream socket")
+    if sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN):
+        raise ValueError("ipc_fromfd: socket is listening; use ipc_listener_fromfd")
+    return IpcSocket(sock)
+
+
+def ipc_listener_fromfd(sock):
+    """Wrap a listening AF_UNIX stream ``socket.socket`` (owned from then on)."""
+    if isinstance(sock, int):
+        sock = _socket.socket(fileno=sock)
+    if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
+        raise ValueError("ipc_listener_fromfd: not a UNIX stream socket")
+    if not sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN):
+        raise ValueError("ipc_listener_fromfd: socket is not listening")
+    return IpcListener(sock)

@@ -1,0 +1,131 @@
+"""SUFFIX: messages terminated by a delimiter, over a bytestream (libdill's
+``suffix_attach``/``suffix_detach``). Reads in chunks; surplus bytes are pushed back to
+the bytestream on detach."""
+
+from __future__ import annotations
+
+import errno as _errno
+
+from dill import Done
+from ._base import ByteStream, MessageSocket, DONE, RESET
+from ._layer import (
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin,
+    check_lower, check_max_size,
+)
+
+__all__ = ["SuffixSocket", "suffix_attach", "suffix_detach"]
+
+
+class SuffixSocket(LayerMixin, MessageSocket):
+    """A message socket: each message is followed by ``suffix``."""
+
+    def __init__(self, s, suffix, max_size):
+        MessageSocket.__init__(self)
+        self._s = s
+        self._suffix = suffix
+        self._max = max_size
+        self._rx = bytearray()
+        self._scanned = 0  # bytes of _rx known not to start the delimiter
+
+    def __repr__(self):
+        return "<SuffixSocket %r %s>" % (self._suffix, "closed" if self._s is None else "open")
+
+    # ---------------------------------------------------------------- send
+    def msendl(self, buffers, deadline=-1):
+        self._out_acquire()
+        try:
+            bufs = [b if isinstance(b, bytes) else memoryview(b).cast("B") for b in buffers]
+            suffix = self._suffix
+            payload = bufs[0] if len(bufs) == 1 else b"".join(bufs)
+            if isinstance(payload, memoryview):
+                payload = payload.tobytes()
+            # the delimiter must first occur right after the payload
+            slen = len(suffix)
+            tail = bytes(payload[len(payload) - slen + 1:]) if slen > 1 and len(payload) >= slen - 1 \
+                else bytes(payload) if slen > 1 else b""
+            if suffix in payload or (tail + suffix).find(suffix) != len(tail):
+                raise ValueError("suffix: the message contains the delimiter %r" % (suffix,))
+            try:
+                self._s.bsendl((payload, suffix), deadline)
+            except Done:
+                self._out_fail(DONE)
+                raise
+            except ConnectionResetError:
+                self._out_fail(RESET)
+                raise
+        finally:
+            self._out_release()
+
+    def done(self, deadline=-1):
+        """Half-close: finish the bytestream beneath (the peer's receives raise Done)."""
+        self._out_acquire()
+        try:
+            self._s.done(deadline)
+            self._out_fail(DONE)
+        finally:
+            self._out_release()
+
+    # ---------------------------------------------------------------- receive
+    def mrecv(self, deadline=-1):
+        self._in_acquire()
+        try:
+            rx = self._rx
+            suffix = self._suffix
+            slen = len(suffix)
+            limit = self._max + slen  # a message may be max bytes, plus the delimiter
+            while True:
+                i = rx.find(suffix, self._scanned)
+                if i >= 0:
+                    msg = bytes(rx[:i])
+                    del rx[:i + slen]
+                    self._scanned = 0
+                    return msg
+                self._scanned = max(0, len(rx) - slen + 1)
+                if len(rx) >= limit:
+                    self._in_fail(RESET)
+                    raise EMSGSIZE_error(
+                        "no delimiter within max_size (%d) bytes" % (self._max,))
+                try:
+                    data = self._s.brecv_some(min(RECV_CHUNK, limit - len(rx)), deadline)
+                except Done:
+                    if rx:
+                        self._in_fail(RESET)
+                        raise EPROTO_error("stream ended in the middle of a message") from None
+                    self._in_fail(DONE)
+                    raise
+                except ConnectionResetError:
+                    self._in_fail(RESET)
+                    raise
+                rx += data
+        finally:
+            self._in_release()
+
+
+def suffix_attach(s, suffix=b"\r\n", max_size=DEFAULT_MAX_SIZE):
+    """Stack SUFFIX on bytestream ``s`` (which it now owns); return the message socket."""
+    if isinstance(suffix, str):
+        suffix = suffix.encode()
+    if not isinstance(suffix, (bytes, bytearray, memoryview)):
+        raise TypeError("suffix_attach: suffix must be bytes, got %s" % type(suffix).__name__)
+    suffix = bytes(suffix)
+    if not suffix:
+        raise ValueError("suffix_attach: the suffix must not be empty")
+    max_size = check_max_size(max_size)
+    check_lower(s, ByteStream, "suffix_attach")
+    return SuffixSocket(s, suffix, max_size)
+
+
+def suffix_detach(s, deadline=-1):
+    """Remove SUFFIX and return the bytestream beneath; unread bytes stay on it."""
+    if not isinstance(s, SuffixSocket):
+        raise TypeError("suffix_detach expects a SUFFIX socket, got %s" % type(s).__name__)
+    s._detach_prologue()
+    if s._inb is RESET or s._outb is RESET:
+        s.close()
+        raise ConnectionResetError(_errno.ECONNRESET, "suffix_detach: the socket had failed; closed")
+    rx = s._rx
+    lower = s._release_lower()
+    if rx:
+        lower.unrecv(bytes(rx))
+        rx.clear()
+    return lower

@@ -1,0 +1,198 @@
+"""TCP (libdill's tcp_*)."""
+
+from __future__ import annotations
+
+import socket as _socket
+
+from dill import Handle, fdclean, fdin
+
+from ._base import CLOSED
+from ._fdsock import FdStream, accept_raw, connect_raw
+from .ipaddr import IPAddr
+
+__all__ = [
+    "TcpSocket",
+    "TcpListener",
+    "tcp_listen",
+    "tcp_accept",
+    "tcp_connect",
+    "tcp_done",
+    "tcp_close",
+    "tcp_fromfd",
+    "tcp_listener_fromfd",
+]
+
+_TCP_FAMILIES = (_socket.AF_INET, _socket.AF_INET6)
+
+
+def _addr_arg(addr):
+    if isinstance(addr, IPAddr):
+        return addr
+    if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[0], str):
+        return IPAddr(addr[0], addr[1])
+    raise TypeError("expected an IPAddr, got %s" % type(addr).__name__)
+
+
+def _nodelay(sock):
+    try:
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+
+
+class TcpSocket(FdStream):
+    """A connected TCP socket (a ByteStream). ``hclose`` is a hard close (RST);
+    ``tcp_close`` is the graceful one."""
+
+    __slots__ = ()
+
+    def __init__(self, sock):
+        FdStream.__init__(self, sock, 65536, True)
+
+    @property
+    def addr(self):
+        """The remote address."""
+        self._check()
+        return IPAddr.from_sockaddr(self._sock.family, self._sock.getpeername())
+
+    @property
+    def local_addr(self):
+        self._check()
+        return IPAddr.from_sockaddr(self._sock.family, self._sock.getsockname())
+
+    def __repr__(self):
+        if self._outb is CLOSED:
+            return "<TcpSocket closed>"
+        try:
+            return "<TcpSocket fd=%d %r>" % (self._fd, self.addr)
+        except OSError:
+            return "<TcpSocket fd=%d>" % self._fd
+
+
+class TcpListener(Handle):
+    """A listening TCP socket. ``.addr`` is the bound address (real port)."""
+
+    __slots__ = ("_closed", "_sock", "_fd", "addr")
+
+    def __init__(self, sock):
+        Handle.__init__(self)
+        self._closed = False
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self.addr = IPAddr.from_sockaddr(sock.family, sock.getsockname())
+
+    @property
+    def socket(self):
+        self._check()
+        return self._sock
+
+    def fileno(self):
+        self._check()
+        return self._fd
+
+    def accept(self, deadline=-1):
+        self._check()
+        s, sa = accept_raw(self._sock, self._fd, deadline)
+        _nodelay(s)
+        return TcpSocket(s), IPAddr.from_sockaddr(s.family, sa)
+
+    def on_close(self):
+        try:
+            fdclean(self._fd)
+        except Exception:  # noqa: BLE001
+            pass
+        self._sock.close()
+
+    def __repr__(self):
+        return "<TcpListener %r>" % (self.addr,)
+
+
+def tcp_listen(addr, backlog=128):
+    """Listen on ``addr`` (an IPAddr; port 0 picks one, see ``listener.addr``)."""
+    addr = _addr_arg(addr)
+    sock = _socket.socket(addr.family, _socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        sock.bind(addr.sockaddr)
+        sock.listen(backlog)
+        return TcpListener(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _listener(ls):
+    if isinstance(ls, TcpListener):
+        return ls
+    if isinstance(ls, Handle):
+        from dill import NotSupported
+        import errno
+
+        raise NotSupported(errno.ENOTSUP, "not a TCP listener: %s" % type(ls).__name__)
+    raise TypeError("expected a TcpListener, got %s" % type(ls).__name__)
+
+
+def tcp_accept(ls, deadline=-1):
+    """Accept a connection: ``(TcpSocket, IPAddr of the peer)``."""
+    return _listener(ls).accept(deadline)
+
+
+def tcp_connect(addr, deadline=-1):
+    """Connect to ``addr``; ConnectionRefusedError if nothing listens there."""
+    addr = _addr_arg(addr)
+    sock = _socket.socket(addr.family, _socket.SOCK_STREAM)
+    connect_raw(sock, addr.sockaddr, deadline)
+    _nodelay(sock)
+    return TcpSocket(sock)
+
+
+def _tcpsock(s):
+    if isinstance(s, TcpSocket):
+        return s
+    if isinstance(s, Handle):
+        from dill import NotSupported
+        import errno
+
+        raise NotSupported(errno.ENOTSUP, "not a TCP socket: %s" % type(s).__name__)
+    raise TypeError("expected a TcpSocket, got %s" % type(s).__name__)
+
+
+def tcp_done(s, deadline=-1):
+    """Half-close: the peer's receives raise Done once it has read everything."""
+    _tcpsock(s).done(deadline)
+
+
+def tcp_close(s, deadline=-1):
+    """Graceful close (done, drain until the peer is done, close). The socket is
+    closed even when this raises. On a listener, same as hclose."""
+    if isinstance(s, TcpListener):
+        s.close()
+        return
+    _tcpsock(s).close_graceful(deadline)
+
+
+def tcp_fromfd(sock):
+    """Wrap a connected TCP ``socket.socket`` (owned from then on)."""
+    if isinstance(sock, int):
+        sock = _socket.socket(fileno=sock)
+    if sock.family not in _TCP_FAMILIES or sock.type != _socket.SOCK_STREAM:
+        raise ValueError("tcp_fromfd: not a TCP socket")
+    if sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN):
+        raise ValueError("tcp_fromfd: socket is listening; use tcp_listener_fromfd")
+    try:
+        sock.getpeername()
+    except OSError:
+        raise ValueError("tcp_fromfd: socket is not connected") from None
+    return TcpSocket(sock)
+
+
+def tcp_listener_fromfd(sock):
+    """Wrap a listening TCP ``socket.socket`` (owned from then on)."""
+    if isinstance(sock, int):
+        sock = _socket.socket(fileno=sock)
+    if sock.family not in _TCP_FAMILIES or sock.type != _socket.SOCK_STREAM:
+        raise ValueError("tcp_listener_fromfd: not a TCP socket")
+    if not sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN):
+        raise ValueError("tcp_listener_fromfd: socket is not listening")
+    return TcpListener(sock)

@@ -1,0 +1,132 @@
+"""TERM: a terminal message on top of a message socket, so that both sides can agree
+that the message stream is over (libdill's ``term_attach``/``term_done``/``term_detach``)."""
+
+from __future__ import annotations
+
+import errno as _errno
+
+from dill import Done
+from ._base import MessageSocket, DONE, RESET
+from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, check_lower, check_max_size
+
+__all__ = ["TermSocket", "term_attach", "term_done", "term_detach"]
+
+
+class TermSocket(LayerMixin, MessageSocket):
+    """A message socket whose stream ends with the terminal message."""
+
+    def __init__(self, s, terminal, max_size):
+        MessageSocket.__init__(self)
+        self._s = s
+        self._terminal = terminal
+        self._max = max_size
+
+    def __repr__(self):
+        return "<TermSocket %r %s>" % (self._terminal, "closed" if self._s is None else "open")
+
+    def msendl(self, buffers, deadline=-1):
+        self._out_acquire()
+        try:
+            bufs = [b if isinstance(b, bytes) else memoryview(b).cast("B") for b in buffers]
+            size = sum(len(b) for b in bufs)
+            if size == len(self._terminal) and b"".join(bufs) == self._terminal:
+                raise ValueError("term: the message equals the terminal message %r" % (self._terminal,))
+            try:
+                self._s.msendl(bufs, deadline)
+            except Done:
+                self._out_fail(DONE)
+                raise
+            except ConnectionResetError:
+                self._out_fail(RESET)
+                raise
+        finally:
+            self._out_release()
+
+    def mrecv(self, deadline=-1):
+        self._in_acquire()
+        try:
+            return self._recv(deadline)
+        finally:
+            self._in_release()
+
+    def _recv(self, deadline):
+        try:
+            msg = self._s.mrecv(deadline)
+        except Done:
+            self._in_fail(DONE)
+            raise
+        except ConnectionResetError:
+            self._in_fail(RESET)
+            raise
+        if msg == self._terminal:
+            self._in_fail(DONE)
+            raise Done()
+        if len(msg) > self._max:
+            self._in_fail(RESET)
+            raise EMSGSIZE_error("message of %d bytes is over max_size (%d)" % (len(msg), self._max))
+        return msg
+
+    def done(self, deadline=-1):
+        """Send the terminal message; later sends raise Done."""
+        self._out_acquire()
+        try:
+            try:
+                self._s.msend(self._terminal, deadline)
+            except ConnectionResetError:
+                self._out_fail(RESET)
+                raise
+            self._out_fail(DONE)
+        finally:
+            self._out_release()
+
+
+def term_attach(s, terminal=b"", max_size=DEFAULT_MAX_SIZE):
+    """Stack TERM on message socket ``s`` (which it now owns); return the new socket."""
+    if isinstance(terminal, str):
+        terminal = terminal.encode()
+    if not isinstance(terminal, (bytes, bytearray, memoryview)):
+        raise TypeError("term_attach: terminal must be bytes, got %s" % type(terminal).__name__)
+    max_size = check_max_size(max_size)
+    check_lower(s, MessageSocket, "term_attach")
+    return TermSocket(s, bytes(terminal), max_size)
+
+
+def _check(s, who):
+    if not isinstance(s, TermSocket):
+        raise TypeError("%s expects a TERM socket, got %s" % (who, type(s).__name__))
+
+
+def term_done(s, deadline=-1):
+    """Send the terminal message. A second call raises Done."""
+    _check(s, "term_done")
+    s.done(deadline)
+
+
+def term_detach(s, deadline=-1):
+    """Send the terminal message (if not yet sent), drop incoming messages until the
+    peer's terminal message, and return the message socket beneath. On failure the
+    whole stack is closed."""
+    _check(s, "term_detach")
+    s._detach_prologue()
+    try:
+        if s._outb is None:
+            s.done(deadline)
+        elif s._outb is not DONE:
+            s._outb()  # sticky error
+        if s._inb is None:
+            s._in_acquire()
+            try:
+                while True:
+                    if s._s.mrecv(deadline) == s._terminal:
+                        break
+            except Done:
+                pass
+            finally:
+                s._in_fail(DONE)
+                s._in_release()
+        elif s._inb is not DONE:
+            s._inb()
+    except BaseException:
+        s._fail_detach()
+        raise
+    return s._release_lower()

@@ -1,0 +1,279 @@
+"""TLS over any bytestream: the stdlib ``ssl`` module driven through memory BIOs
+(``ssl.MemoryBIO`` + ``SSLObject``), so the handshake and every record go through the
+socket beneath and block only the calling coroutine. Certificate verification is on by
+default. TLS failures raise ``ssl.SSLError``."""
+
+from __future__ import annotations
+
+import errno as _errno
+import ssl
+
+from dill import Done
+from ._base import ByteStream, DONE, RESET, BUSY
+from ._layer import RECV_CHUNK, LayerMixin, check_lower
+
+__all__ = ["TLSSocket", "tls_attach_client", "tls_attach_server", "tls_done", "tls_detach"]
+
+
+class TLSSocket(LayerMixin, ByteStream):
+    """A bytestream carrying TLS records over the bytestream beneath."""
+
+    def __init__(self, s, sslobj, incoming, outgoing):
+        ByteStream.__init__(self)
+        self._s = s
+        self._ssl = sslobj
+        self._bin = incoming
+        self._bout = outgoing
+        self._pending = b""       # plaintext pushed back by unrecv
+        self._lower_eof = False
+
+    def __repr__(self):
+        return "<TLSSocket %s>" % ("closed" if self._s is None else self._ssl.version())
+
+    # information about the session
+    @property
+    def sslobject(self):
+        """The underlying ``ssl.SSLObject`` (peer certificate, cipher, version...)."""
+        return self._ssl
+
+    def getpeercert(self, binary_form=False):
+        return self._ssl.getpeercert(binary_form)
+
+    # ---------------------------------------------------------------- plumbing
+    def _flush(self, deadline):
+        """Send whatever TLS produced to the socket beneath."""
+        data = self._bout.read()
+        if data:
+            self._s.bsend(data, deadline)
+
+    def _feed(self, deadline):
+        """Read more ciphertext from the socket beneath into the incoming BIO."""
+        if self._lower_eof:
+            # nothing more will ever come: let ssl report the end
+            self._bin.write_eof()
+            return
+        try:
+            data = self._s.brecv_some(RECV_CHUNK, deadline)
+        except Done:
+            self._lower_eof = True
+            self._bin.write_eof()
+            return
+        self._bin.write(data)
+
+    def _handshake(self, deadline):
+        sslobj = self._ssl
+        while True:
+            try:
+                sslobj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush(deadline)
+                self._feed(deadline)
+            except ssl.SSLError:
+                # try to tell the peer (the alert is in the outgoing BIO)
+                try:
+                    self._flush(0)
+                except BaseException:
+                    pass
+                raise
+        self._flush(deadline)
+
+    # ---------------------------------------------------------------- send
+    def bsendl(self, buffers, deadline=-1):
+        self._out_acquire()
+        try:
+            bufs = [b for b in buffers]
+            if len(bufs) > 1:
+                bufs = [b"".join(bufs)]
+            try:
+                for b in bufs:
+                    if len(b):
+                        self._ssl.write(b)
+                self._flush(deadline)
+            except Done:
+                self._out_fail(DONE)
+                raise
+            except ssl.SSLError:
+                self._out_fail(RESET)
+                raise
+            except BaseException:
+                # records were produced and (partly) lost: the TLS stream is broken
+                self._out_fail(RESET)
+                raise
+        finally:
+            self._out_release()
+
+    def done(self, deadline=-1):
+        """Send close_notify; the peer's receives then raise Done."""
+        self._out_acquire()
+        try:
+            try:
+                self._ssl.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+            except ssl.SSLError:
+                self._out_fail(RESET)
+                raise
+            try:
+                self._flush(deadline)
+            except BaseException:
+                self._out_fail(RESET)
+                raise
+            self._out_fail(DONE)
+        finally:
+            self._out_release()
+
+    # ---------------------------------------------------------------- receive
+    def brecv_some(self, n, deadline=-1):
+        self._in_acquire()
+        try:
+            p = self._pending
+            if p:
+                if len(p) <= n:
+                    self._pending = b""
+                    return p
+                self._pending = p[n:]
+                return p[:n]
+            return self._read(n, deadline)
+        finally:
+            self._in_release()
+
+    def _read(self, n, deadline):
+        sslobj = self._ssl
+        while True:
+            try:
+                data = sslobj.read(n)
+            except ssl.SSLWantReadError:
+                self._flush_if_idle()
+                try:
+                    self._feed(deadline)
+                except ConnectionResetError:
+                    self._in_fail(RESET)
+                    raise
+                continue
+            except ssl.SSLZeroReturnError:
+                self._in_fail(DONE)
+                raise Done() from None
+            except ssl.SSLEOFError:
+                # the stream beneath ended without close_notify (a "ragged EOF", which
+                # the stdlib also reports as a plain end of stream)
+                self._in_fail(DONE)
+                raise Done() from None
+            except ssl.SSLError:
+                self._in_fail(RESET)
+                raise
+            if data:
+                return data
+            # b"" without an exception: end of stream
+            self._in_fail(DONE)
+            raise Done()
+
+    def _flush_if_idle(self):
+        """While receiving, send what TLS wants sent (key updates...) unless a sender
+        is busy: its next flush will carry it."""
+        if self._outb is None and self._bout.pending:
+            self._outb = BUSY
+            try:
+                self._flush(0)
+            except BaseException:
+                self._outb = RESET
+                return
+            self._outb = None
+
+    def unrecv(self, data):
+        if data:
+            self._pending = bytes(data) + self._pending
+
+
+def _attach(s, ctx, server_side, server_hostname, deadline, who):
+    check_lower(s, ByteStream, who)
+    incoming = ssl.MemoryBIO()
+    outgoing = ssl.MemoryBIO()
+    try:
+        sslobj = ctx.wrap_bio(incoming, outgoing, server_side=server_side,
+                              server_hostname=server_hostname)
+    except BaseException:
+        s.close()
+        raise
+    t = TLSSocket(s, sslobj, incoming, outgoing)
+    try:
+        t._handshake(deadline)
+    except BaseException:
+        t.close()
+        raise
+    return t
+
+
+def tls_attach_client(s, deadline=-1, *, server_hostname=None, context=None):
+    """Start TLS as the client over bytestream ``s`` (which it now owns); return the TLS
+    bytestream once the handshake is done. The server certificate is verified against
+    the system CAs (or ``context``) and ``server_hostname``. On failure the stack is
+    closed and ``ssl.SSLError`` (or TimedOut/Canceled/...) raised."""
+    if context is None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        if server_hostname is None:
+            raise ValueError(
+                "tls_attach_client: server_hostname is required to verify the server "
+                "(or pass a context=)")
+    elif not isinstance(context, ssl.SSLContext):
+        raise TypeError("tls_attach_client: context must be an ssl.SSLContext")
+    return _attach(s, context, False, server_hostname, deadline, "tls_attach_client")
+
+
+def tls_attach_server(s, cert=None, key=None, deadline=-1, *, context=None):
+    """Start TLS as the server over bytestream ``s`` (which it now owns). ``cert`` and
+    ``key`` are paths to PEM files (ignored when ``context`` is given)."""
+    if context is None:
+        if cert is None:
+            raise ValueError("tls_attach_server: cert (a PEM file) is required without a context")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    elif not isinstance(context, ssl.SSLContext):
+        raise TypeError("tls_attach_server: context must be an ssl.SSLContext")
+    return _attach(s, context, True, None, deadline, "tls_attach_server")
+
+
+def _check(s, who):
+    if not isinstance(s, TLSSocket):
+        raise TypeError("%s expects a TLS socket, got %s" % (who, type(s).__name__))
+
+
+def tls_done(s, deadline=-1):
+    """Send close_notify (half-close). A second call raises Done."""
+    _check(s, "tls_done")
+    s.done(deadline)
+
+
+def tls_detach(s, deadline=-1):
+    """Finish TLS: send close_notify (if not yet sent), drop incoming data until the
+    peer's close_notify, and return the bytestream beneath, which can carry plaintext
+    again. On failure the whole stack is closed."""
+    _check(s, "tls_detach")
+    s._detach_prologue()
+    try:
+        if s._outb is None:
+            s.done(deadline)
+        elif s._outb is not DONE:
+            s._outb()
+        if s._inb is None:
+            s._in_acquire()
+            try:
+                s._pending = b""
+                while True:
+                    s._read(RECV_CHUNK, deadline)
+            except Done:
+                pass
+            finally:
+                s._in_release()
+        elif s._inb is not DONE:
+            s._inb()
+        if s._lower_eof:
+            pass
+    except BaseException:
+        s._fail_detach()
+        raise
+    rest = s._bin.read()
+    lower = s._release_lower()
+    if rest:
+        lower.unrecv(rest)
+    return lower

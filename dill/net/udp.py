@@ -1,0 +1,181 @@
+"""UDP (libdill's udp_*): a message socket."""
+
+from __future__ import annotations
+
+import errno as _errno
+import socket as _socket
+
+from dill import fdclean, fdin
+
+from ._base import BUSY, CLOSED, MessageSocket
+from .ipaddr import IPAddr
+
+__all__ = ["UdpSocket", "udp_open", "udp_send", "udp_sendl", "udp_recv", "udp_recvl"]
+
+_MAXDGRAM = 65535
+
+
+class UdpSocket(MessageSocket):
+    """A UDP socket. With a ``remote``, msend/mrecv talk to it and datagrams from
+    any other source are dropped. Errors are not sticky; sends never block (a
+    datagram the kernel cannot queue is dropped, as in libdill)."""
+
+    __slots__ = ("_sock", "_fd", "addr", "remote", "_rsa")
+
+    def __init__(self, sock, remote):
+        MessageSocket.__init__(self)
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self.addr = IPAddr.from_sockaddr(sock.family, sock.getsockname())
+        self.remote = remote
+        self._rsa = remote.sockaddr if remote is not None else None
+
+    @property
+    def socket(self):
+        self._check()
+        return self._sock
+
+    def fileno(self):
+        self._check()
+        return self._fd
+
+    def send(self, addr, buffers):
+        b = self._outb
+        if b is not None:
+            b()
+        if addr is None:
+            sa = self._rsa
+            if sa is None:
+                raise ValueError("udp_send: no address given and the socket has no remote")
+        else:
+            if not isinstance(addr, IPAddr):
+                raise TypeError("udp_send: addr must be an IPAddr or None")
+            if addr.family != self._sock.family:
+                raise ValueError("udp_send: address family does not match the socket")
+            sa = addr.sockaddr
+        try:
+            if len(buffers) == 1:
+                self._sock.sendto(buffers[0], sa)
+            else:
+                self._sock.sendmsg(buffers, (), 0, sa)
+        except BlockingIOError:
+            pass  # dropped, as libdill does
+
+    def recv(self, deadline=-1):
+        b = self._inb
+        if b is not None:
+            b()
+        recvfrom = self._sock.recvfrom
+        rsa = self.remote
+        while True:
+            try:
+                data, sa = recvfrom(_MAXDGRAM)
+            except BlockingIOError:
+                self._inb = BUSY
+                try:
+                    fdin(self._fd, deadline)
+                finally:
+                    b = self._inb
+                    if b is BUSY:
+                        self._inb = None
+                if b is not BUSY:
+                    b()
+                continue
+            except ConnectionRefusedError:
+                # ICMP port unreachable from an earlier send: not this datagram's business
+                continue
+            src = IPAddr.from_sockaddr(self._sock.family, sa)
+            if rsa is not None and not rsa.equal(src):
+                continue
+            return src, data
+
+    # MessageSocket interface
+    def msendl(self, buffers, deadline=-1):
+        if self._rsa is None:
+            self._check()
+            raise ValueError("msend on a UDP socket needs a remote (udp_open(local, remote))")
+        self.send(None, list(buffers))
+
+    def msend(self, data, deadline=-1):
+        if self._rsa is None:
+            self._check()
+            raise ValueError("msend on a UDP socket needs a remote (udp_open(local, remote))")
+        self.send(None, (data,))
+
+    def mrecv(self, deadline=-1):
+        return self.recv(deadline)[1]
+
+    def on_close(self):
+        MessageSocket.on_close(self)
+        try:
+            fdclean(self._fd)
+        except Exception:  # noqa: BLE001
+            pass
+        self._sock.close()
+
+    def __repr__(self):
+        if self._outb is CLOSED:
+            return "<UdpSocket closed>"
+        return "<UdpSocket %r -> %r>" % (self.addr, self.remote)
+
+
+def udp_open(local=None, remote=None):
+    """Open a UDP socket bound to ``local`` (None: any address, ephemeral port),
+    with optional default destination ``remote``. ``s.addr`` is the bound address."""
+    if local is not None and not isinstance(local, IPAddr):
+        raise TypeError("udp_open: local must be an IPAddr or None")
+    if remote is not None and not isinstance(remote, IPAddr):
+        raise TypeError("udp_open: remote must be an IPAddr or None")
+    if local is not None and remote is not None and local.family != remote.family:
+        raise ValueError("udp_open: local and remote address families differ")
+    if local is None:
+        fam = remote.family if remote is not None else _socket.AF_INET
+        local = IPAddr("0.0.0.0" if fam == _socket.AF_INET else "::", 0, fam)
+    sock = _socket.socket(local.family, _socket.SOCK_DGRAM)
+    try:
+        sock.bind(local.sockaddr)
+        return UdpSocket(sock, remote)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _udp(s, what):
+    if isinstance(s, UdpSocket):
+        return s
+    from dill import Handle, NotSupported
+
+    if isinstance(s, Handle):
+        raise NotSupported(_errno.ENOTSUP, "%s: not a UDP socket" % what)
+    raise TypeError("%s: expected a UdpSocket, got %s" % (what, type(s).__name__))
+
+
+def udp_send(s, addr, data):
+    """Send one datagram to ``addr`` (None: the socket's remote). Never blocks."""
+    _udp(s, "udp_send").send(addr, (data,))
+
+
+def udp_sendl(s, addr, buffers):
+    """Send the concatenation of ``buffers`` as one datagram."""
+    _udp(s, "udp_sendl").send(addr, list(buffers))
+
+
+def udp_recv(s, deadline=-1):
+    """Receive one datagram: ``(IPAddr of the sender, bytes)``."""
+    return _udp(s, "udp_recv").recv(deadline)
+
+
+def udp_recvl(s, buffers, deadline=-1):
+    """Receive one datagram into ``buffers``: ``(IPAddr, size)``."""
+    s = _udp(s, "udp_recvl")
+    addr, data = s.recv(deadline)
+    pos = 0
+    for b in buffers:
+        mv = memoryview(b).cast("B")
+        k = min(len(mv), len(data) - pos)
+        mv[:k] = data[pos:pos + k]
+        pos += k
+    if pos < len(data):
+        raise OSError(_errno.EMSGSIZE, "datagram of %d bytes does not fit" % len(data))
+    return addr, len(data)
