@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from types import MethodType
 from typing import Any, Callable, TypeVar
 
 from ._errors import Canceled
@@ -45,8 +46,8 @@ class Call:
 def coroutine(fn: Callable[..., T]) -> Callable[..., Call]:
     """Mark ``fn`` as a coroutine: calling it returns an unstarted call for ``go``.
 
-    ``go(foo(34, "ABC"))`` then reads as in libdill.  The plain function stays
-    available as ``foo.func``.
+    ``go(foo(34, "ABC"))`` then reads as in libdill; ``go(foo, 34, "ABC")``
+    works too.  The plain function stays available as ``foo.func``.
     """
     if not callable(fn):
         raise TypeError(f"@coroutine needs a callable, not {type(fn).__name__}")
@@ -55,7 +56,7 @@ def coroutine(fn: Callable[..., T]) -> Callable[..., Call]:
     def make_call(*args: Any, **kwargs: Any) -> Call:
         return Call(fn, args, kwargs)
 
-    make_call.func = fn  # type: ignore[attr-defined]
+    make_call.func = make_call._dill_coroutine = fn  # type: ignore[attr-defined]
     return make_call
 
 
@@ -66,6 +67,10 @@ def _unpack(fn: Any, args: tuple, kwargs: dict) -> tuple:
         return fn.fn, fn.args, fn.kwargs
     if not callable(fn):
         raise TypeError(f"go() needs a callable or a @coroutine call, not {type(fn).__name__}")
+    # go(foo, *args) with a @coroutine foo runs foo's body, not its Call maker.
+    body = getattr(fn, "_dill_coroutine", None)
+    if body is not None:
+        fn = MethodType(body, fn.__self__) if fn.__class__ is MethodType else body
     return fn, args, kwargs
 
 

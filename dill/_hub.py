@@ -162,6 +162,10 @@ class Hub:
         self.poller: _Poller | None = None
         self.thread_id = threading.get_ident()
         self._threadsafe: deque | None = None
+        # How many wake-ups other OS threads owe this hub (to_thread calls in
+        # flight, open Portals; kept by dill._threads).  While nonzero, an idle
+        # hub sleeps on the wake-up pipe instead of reporting a deadlock.
+        self.remote_waits = 0
         self._wake_r = self._wake_w = -1
         root = Task()
         root.greenlet = getcurrent()
@@ -207,8 +211,8 @@ class Hub:
         v = self.suspend()
         if entry[2] is not None:  # woken before the timer fired
             entry[2] = None
-            self.dead_timers += 1
-            if self.dead_timers > DEAD_TIMERS_MAX:
+            dead = self.dead_timers = self.dead_timers + 1
+            if dead > DEAD_TIMERS_MAX and dead * 2 > len(self.timers):
                 self._compact_timers()
         return v
 
@@ -345,7 +349,7 @@ class Hub:
             self.dead_timers -= 1
         if timers:
             return max(0, timers[0][0] - now())
-        if not self.nregistered and self.root.waiting:
+        if not self.nregistered and not self.remote_waits and self.root.waiting:
             self.interrupt_root(RuntimeError(
                 "dill: deadlock: every coroutine of this thread is blocked and "
                 "nothing (timer, fd or other thread) can wake any of them"))
@@ -353,11 +357,23 @@ class Hub:
         return -1
 
     def _tick(self) -> None:
-        """Once per pass: poll fds without blocking and fire due timers."""
-        if self.nregistered:
-            self._poll(0)
-        elif self.timers:
-            self._fire_timers()
+        """Once per pass: poll fds without blocking and fire due timers.
+
+        It runs in whichever task is suspending; an exception raised by a
+        signal handler during the poll goes to the root task instead.
+        """
+        try:
+            if self.nregistered:
+                self._poll(0)
+            else:
+                # The wake-up pipe is not counted in nregistered: other threads'
+                # callbacks are found by looking at their queue, not by a syscall.
+                if self._threadsafe:
+                    self._run_threadsafe()
+                if self.timers:
+                    self._fire_timers()
+        except BaseException as e:
+            self.interrupt_root(e)
 
     def _poll(self, timeout: int) -> None:
         if self.poller is None:
@@ -390,10 +406,9 @@ class Hub:
 
     def _compact_timers(self) -> None:
         live = [e for e in self.timers if e[2] is not None]
-        if len(live) * 2 < len(self.timers):
-            heapify(live)
-            self.timers = live
-            self.dead_timers = 0
+        heapify(live)
+        self.timers = live
+        self.dead_timers = 0
 
     # --------------------------------------------------------------------- fds
 
@@ -531,6 +546,10 @@ class Hub:
         self._wake_r, self._wake_w = r, w
         rec = self.fdwaits[r] = [None, None, 0]
         self._set_mask(r, rec, _EV_IN)
+        # Not counted: _tick checks the callback queue itself (no syscall per
+        # pass), and the pipe alone does not keep an idle hub from reporting a
+        # deadlock (``remote_waits`` does, while a wake-up is owed).
+        self.nregistered -= 1
         self._threadsafe = deque()
 
     def _run_threadsafe(self) -> None:
@@ -581,6 +600,10 @@ def _fileno(fd: Any) -> int:
 
 _local = threading.local()
 
+# Called with each new hub, in its thread, right after it is made (the blocking
+# detector installs its per-thread greenlet trace there).  Never per switch.
+hub_created: list[Callable[[Hub], None]] = []
+
 
 def get_hub() -> Hub:
     """The calling OS thread's hub, created on first use."""
@@ -588,6 +611,8 @@ def get_hub() -> Hub:
         return _local.hub
     except AttributeError:
         hub = _local.hub = Hub()
+        for fn in hub_created:
+            fn(hub)
         return hub
 
 
