@@ -18,7 +18,11 @@ from typing import Any, Iterator, Sequence
 
 from ._errors import Canceled, Done, TimedOut
 from ._handle import Handle, not_a
-from ._hub import CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error
+from _thread import get_ident
+
+from ._hub import (
+    CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error, wrong_thread,
+)
 
 __all__ = ["CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose"]
 
@@ -74,6 +78,9 @@ class ChannelEnd(Handle):
         # Blocked users of this end see BadHandle; blocked users of the peer end,
         # which can never be served now, see Done.
         hub = self._hub
+        if hub.thread_id != get_ident():
+            self._closed = False
+            raise wrong_thread(self)
         out, inb = self._out, self._in
         out.done = inb.done = True
         _fail_all(hub, out.sendq, CLOSED)
@@ -130,6 +137,8 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
     if deadline.__class__ is not int:
         deadline = check_deadline(deadline)
     hub = ch._hub
+    if hub.thread_id != get_ident():
+        raise wrong_thread(ch)
     task = hub.current
     if task.canceled:
         raise Canceled()
@@ -184,6 +193,8 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
     if deadline.__class__ is not int:
         deadline = check_deadline(deadline)
     hub = ch._hub
+    if hub.thread_id != get_ident():
+        raise wrong_thread(ch)
     task = hub.current
     if task.canceled:
         raise Canceled()
@@ -228,6 +239,8 @@ def chdone(ch: ChannelEnd) -> None:
     """
     if ch.__class__ is not ChannelEnd or ch._closed:
         raise not_a(ch, ChannelEnd)
+    if ch._hub.thread_id != get_ident():
+        raise wrong_thread(ch)
     h = ch._out
     if h.done:
         raise Done("this end is already done")
@@ -262,6 +275,8 @@ def _parse(clauses: Sequence[Any]) -> list[tuple[int, _Half, Any]]:
             raise ValueError(f"clause {i}: unknown operation {op!r} (use CHSEND or CHRECV)")
         if ch.__class__ is not ChannelEnd or ch._closed:
             raise _clause_error(not_a(ch, ChannelEnd), i)
+        if ch._hub.thread_id != get_ident():
+            raise _clause_error(wrong_thread(ch), i)
         parsed.append((op, ch._in if op == CHRECV else ch._out, value))
     return parsed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from _thread import get_ident
 from types import MethodType
 from typing import Any, Callable, TypeVar
 
@@ -12,6 +13,7 @@ from ._errors import Canceled
 from ._handle import Handle, not_a
 from ._hub import (
     INTERRUPT, TIMEOUT, Hub, Task, check_deadline, get_hub, reason_error, report_unraisable,
+    wrong_thread,
 )
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -106,6 +108,8 @@ class _Group:
 
     def wait(self, hub: Hub, deadline: int) -> None:
         """Block the current task until no member runs, or raise ``TimedOut``."""
+        if hub.thread_id != get_ident():
+            raise wrong_thread(self)
         task = hub.current
         if task.canceled:
             raise Canceled()
@@ -125,6 +129,8 @@ class _Group:
 
     def close(self, hub: Hub) -> None:
         """Cancel every running member and wait (uninterruptibly) until all exited."""
+        if hub.thread_id != get_ident():
+            raise wrong_thread(self)
         members = self.members
         for task in list(members) if members is not None else ():
             hub.cancel(task)
@@ -181,6 +187,9 @@ class Coroutine(Handle):
 
     def on_close(self) -> None:
         hub = self._hub
+        if hub.thread_id != get_ident():
+            self._closed = False
+            raise wrong_thread(self)
         task = self._task
         if not task.finished:
             cur = hub.current
@@ -225,8 +234,11 @@ class Bundle(Handle):
         """Launch ``fn(*args, **kwargs)`` (or a ``@coroutine`` call) in this bundle."""
         if self._closed:
             self._check()
+        hub = self._hub
+        if hub.thread_id != get_ident():
+            raise wrong_thread(self)
         fn, args, kwargs = _unpack(fn, args, kwargs)
-        self._hub.spawn(fn, args, kwargs, self._group)
+        hub.spawn(fn, args, kwargs, self._group)
 
     def wait(self, deadline: int | None = -1) -> None:
         """Same as ``bundle_wait(self, deadline)``."""
@@ -242,6 +254,9 @@ class Bundle(Handle):
 
     def on_close(self) -> None:
         hub = self._hub
+        if hub.thread_id != get_ident():
+            self._closed = False
+            raise wrong_thread(self)
         group = self._group
         if hub.current.group is group:
             self._closed = False

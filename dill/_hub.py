@@ -326,8 +326,12 @@ class Hub:
 
     # ------------------------------------------------------------------- loop
 
-    def _loop(self) -> None:
-        """Body of the hub greenlet: sleep in the poller while nothing is ready."""
+    def _loop(self, *_: Any) -> None:
+        """Body of the hub greenlet: sleep in the poller while nothing is ready.
+
+        It may first be entered by a dying worker greenlet (its parent), which
+        passes its return value: ignored.
+        """
         ready = self.ready
         while True:
             if not ready:
@@ -570,6 +574,9 @@ class Hub:
         """Release OS resources (the poller, the wake-up pipe)."""
         if self.poller is not None:
             self.poller.close()
+            self.poller = None
+            self.nregistered = 0
+            self.fdwaits.clear()
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
                 os.close(fd)
@@ -590,6 +597,12 @@ def report_unraisable(exc: BaseException, obj: Any, msg: str) -> None:
     sys.unraisablehook(_Unraisable((type(exc), exc, exc.__traceback__), obj, msg))
 
 
+def wrong_thread(obj: Any) -> RuntimeError:
+    """The error for using a handle outside the OS thread that made it."""
+    return RuntimeError(f"{type(obj).__name__} belongs to another OS thread's hub: "
+                        "a handle can only be used in the thread that made it")
+
+
 def _fileno(fd: Any) -> int:
     try:
         fileno = fd.fileno
@@ -605,12 +618,27 @@ _local = threading.local()
 hub_created: list[Callable[[Hub], None]] = []
 
 
+class _CloseAtThreadExit:
+    """Kept in the thread-local beside the hub (which sits in reference cycles):
+    when the thread ends its locals are cleared, this goes at once, and the
+    hub's poller and pipe are closed instead of waiting for the cyclic GC."""
+
+    __slots__ = ("hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def __del__(self) -> None:
+        self.hub.close()
+
+
 def get_hub() -> Hub:
     """The calling OS thread's hub, created on first use."""
     try:
         return _local.hub
     except AttributeError:
         hub = _local.hub = Hub()
+        _local.closer = _CloseAtThreadExit(hub)
         for fn in hub_created:
             fn(hub)
         return hub
