@@ -16,6 +16,8 @@ from ._errors import BadHandle, Canceled, Done, NotSupported, TimedOut
 from ._fd import fdclean, fdin, fdout
 from ._handle import Handle, hclose
 from ._hub import now
+from ._threads import Portal, to_thread
+from ._detector import disable_blocking_detector, enable_blocking_detector  # reads DILL_BLOCKING_DETECTOR
 
 __version__ = "0.1.0"
 
@@ -24,5 +26,6 @@ __all__ = [
     "Coroutine", "Bundle", "bundle", "bundle_go", "bundle_wait",
     "CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose",
     "fdin", "fdout", "fdclean",
+    "to_thread", "Portal", "enable_blocking_detector", "disable_blocking_detector",
     "Canceled", "TimedOut", "Done", "BadHandle", "NotSupported",
 ]
