@@ -206,8 +206,9 @@ def enable_blocking_detector(threshold_ms: float = 100, file: TextIO | None = No
             _thread.start_new_thread(d.watch, ())
         if _on_new_hub not in _hub.hub_created:
             _hub.hub_created.append(_on_new_hub)
+    hub = _hub.get_hub()  # a hub made just now was hooked by _on_new_hub already
     if _get_ident() not in d.states:
-        d.install(_hub.get_hub())
+        d.install(hub)
 
 
 def disable_blocking_detector() -> None:

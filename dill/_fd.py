@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._hub import check_deadline, get_hub
+from ._hub import _local, check_deadline, get_hub
 
-__all__ = ["fdin", "fdout", "fdclean"]
+__all__ = ["fdin", "fdout", "fdclean", "forget_fd"]
 
 
 def fdin(fd: Any, deadline: int | None = -1) -> None:
@@ -36,3 +36,15 @@ def fdclean(fd: Any) -> None:
     Raises ``OSError(EBUSY)`` while a coroutine waits on the fd.
     """
     get_hub().fdclean(fd)
+
+
+def forget_fd(fd: int) -> None:
+    """``fd`` is about to be closed by its owner (a socket's ``on_close``).
+
+    Unlike ``fdclean`` it never raises: coroutines still waiting on the fd are
+    woken with ``BadHandle``, and the poller forgets it.  Called from another
+    thread (a garbage collection there) it does nothing.
+    """
+    hub = getattr(_local, "hub", None)
+    if hub is not None:
+        hub.fd_closing(fd)

@@ -15,7 +15,8 @@ class Handle:
     ``h.close()`` (or ``hclose(h)``, or leaving ``with h:``) releases it; closing
     twice is a no-op and any other use of a closed handle raises ``BadHandle``.
     Subclass it to build asynchronous objects that own coroutines (the guide's
-    ``tcp_connection``): override ``on_close()``, which runs exactly once.
+    ``tcp_connection``): override ``on_close()``, which runs exactly once.  A
+    subclass that declares ``__slots__`` must include ``"_closed"`` in them.
     """
 
     __slots__ = ()

@@ -37,7 +37,13 @@ from ._errors import BadHandle, Canceled, Done, NotSupported, TimedOut
 
 __all__ = ["now", "get_hub"]
 
+# Bound at import: dill.patch later swaps green versions into these modules,
+# and the hub itself must keep the real ones.
 _monotonic_ns = time.monotonic_ns
+_os_sleep = time.sleep
+_epoll = getattr(select, "epoll", None)
+_os_poll = getattr(select, "poll", None)
+_thread_ident = threading.get_ident
 
 
 def now() -> int:
@@ -129,12 +135,12 @@ class _Poller:
     """epoll where there is one, poll(2) elsewhere; timeouts in milliseconds."""
 
     def __init__(self) -> None:
-        if hasattr(select, "epoll"):
-            self._p = select.epoll()
+        if _epoll is not None:
+            self._p = _epoll()
             self._scale = 0.001
             self.close = self._p.close
         else:  # pragma: no cover - non-Linux
-            self._p = select.poll()
+            self._p = _os_poll()
             self._scale = 1
             self.close = lambda: None
         self.register = self._p.register
@@ -160,7 +166,7 @@ class Hub:
         self.fdwaits: dict[int, list] = {}
         self.nregistered = 0
         self.poller: _Poller | None = None
-        self.thread_id = threading.get_ident()
+        self.thread_id = _thread_ident()
         self._threadsafe: deque | None = None
         # How many wake-ups other OS threads owe this hub (to_thread calls in
         # flight, open Portals; kept by dill._threads).  While nonzero, an idle
@@ -254,6 +260,8 @@ class Hub:
             raise reason_error(cur, INTERRUPT)
         self.ready.append(cur)
         self.suspend()
+        if cur.canceled:  # canceled while it sat in the ready queue
+            raise Canceled()
 
     # ------------------------------------------------------------------- spawn
 
@@ -382,7 +390,7 @@ class Hub:
     def _poll(self, timeout: int) -> None:
         if self.poller is None:
             if timeout:
-                time.sleep(timeout / 1000 if timeout > 0 else 3600)
+                _os_sleep(timeout / 1000 if timeout > 0 else 3600)
             self._fire_timers()
             return
         events = self.poller.poll(timeout)
@@ -519,6 +527,22 @@ class Hub:
             return
         if rec[0] is not None or rec[1] is not None:
             raise OSError(errno.EBUSY, f"a coroutine is waiting on fd {fd}")
+        if rec[2]:
+            self._set_mask(fd, rec, 0)
+        del self.fdwaits[fd]
+
+    def fd_closing(self, fd: int) -> None:
+        """The owner of ``fd`` is about to close it: wake its waiters with
+        ``BadHandle`` and forget its poller state (``fdclean`` without EBUSY)."""
+        rec = self.fdwaits.get(fd)
+        if rec is None:
+            return
+        for t in (rec[0], rec[1]):
+            if t is not None and t.waiting:
+                t.waiting = NOT_WAITING
+                t.resume = CLOSED
+                self.ready.append(t)
+        rec[0] = rec[1] = None
         if rec[2]:
             self._set_mask(fd, rec, 0)
         del self.fdwaits[fd]
