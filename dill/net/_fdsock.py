@@ -13,6 +13,7 @@ import socket as _socket
 import struct as _struct
 
 from dill import Done, TimedOut, fdclean, fdin, fdout, now
+from dill._fd import forget_fd
 
 from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
 
@@ -34,7 +35,21 @@ def _badsize(n):
     raise ValueError("size must be >= 0, got %r" % (n,))
 
 
-class FdStream(ByteStream):
+class OwnsFd:
+    """Mixin of the handles that own an OS socket in ``self._fd``: one dropped
+    without ``close()`` makes the poller forget its fd before the socket
+    object closes it, so a later socket reusing the fd number is polled."""
+
+    __slots__ = ()
+
+    def __del__(self):
+        if not self._closed:
+            fd = getattr(self, "_fd", -1)
+            if fd >= 0:
+                forget_fd(fd)
+
+
+class FdStream(OwnsFd, ByteStream):
     """A ByteStream over a connected, non-blocking ``socket.socket``."""
 
     __slots__ = ("_sock", "_fd", "_rdata", "_roff", "_rerr", "_ra",
@@ -347,10 +362,7 @@ class FdStream(ByteStream):
     def on_close(self):
         ByteStream.on_close(self)
         sock = self._sock
-        try:
-            fdclean(self._fd)
-        except Exception:  # noqa: BLE001 - closing must not fail
-            pass
+        forget_fd(self._fd)
         if self._hard and not self._graceful:
             try:
                 sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, _LINGER0)

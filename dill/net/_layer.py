@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 
-from dill import Done
-from ._base import ByteStream, MessageSocket, RESET, DONE, BUSY, CLOSED
+from ._base import ByteStream, RESET, BUSY, CLOSED
 
 __all__ = []
 

@@ -9,13 +9,12 @@ names are lowercased, values trimmed. Heads over 16 KiB are refused (EMSGSIZE)."
 
 from __future__ import annotations
 
-import errno as _errno
 import re
 
 import h11
 
 from dill import Done
-from ._base import ByteStream, DONE, RESET, BUSY, CLOSED
+from ._base import ByteStream, DONE, RESET
 from ._base import SocketBase
 from ._layer import RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin, check_lower
 
@@ -185,6 +184,10 @@ class HTTPSocket(LayerMixin, SocketBase):
                     conn.receive_data(data)
                     continue
                 if isinstance(ev, (h11.Request, h11.Response, h11.InformationalResponse)):
+                    if ev.http_version not in (b"1.1", b"1.0"):
+                        self._in_fail(RESET)
+                        raise EPROTO_error("http: unsupported version HTTP/%s"
+                                           % ev.http_version.decode("latin-1"))
                     used = before - len(conn.trailing_data[0])
                     if used > HTTP_MAX_HEAD:
                         self._in_fail(RESET)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import errno as _errno
-import os as _os
 import socket as _socket
-import threading as _threading
 
-from dill import fdclean, fdin
+import dill as _dill
 
 __all__ = [
     "IPAddr",
@@ -261,39 +259,22 @@ def ipaddr_local(name, port, mode=IPADDR_PREF_IPV4):
 
 
 def _in_thread(fn, args, deadline):
-    """Run ``fn(*args)`` in a daemon thread, waiting from this coroutine without
-    blocking the hub. On deadline or cancellation the thread is abandoned.
+    """Run ``fn(*args)`` in a worker thread (dill.to_thread), waiting from this
+    coroutine without blocking the hub; abandoned on deadline or cancellation.
 
-    Private and tiny on purpose: to be swapped for dill.to_thread when it exists."""
-    r, w = _os.pipe()
-    box = []
-
-    def run():
-        try:
-            box.append((True, fn(*args)))
-        except BaseException as e:  # noqa: BLE001 - handed to the coroutine
-            box.append((False, e))
-        try:
-            _os.write(w, b"x")
-        except OSError:
-            pass
-        finally:
-            _os.close(w)
-
-    try:
-        t = _threading.Thread(target=run, name="dill-dns", daemon=True)
-        t.start()
-        while not box:
-            fdin(r, deadline)
-            # the write follows the append; a wake-up without a result cannot happen
-            # except spuriously, so just loop.
-    finally:
-        fdclean(r)
-        _os.close(r)
-    ok, val = box[0]
+    The call's exception is carried back as a value so that an abandoned call's
+    failure (a resolver error nobody waits for any more) is not reported."""
+    ok, val = _dill.to_thread(_capture, fn, args, deadline=deadline)
     if ok:
         return val
     raise val
+
+
+def _capture(fn, args):
+    try:
+        return True, fn(*args)
+    except Exception as e:  # noqa: BLE001 - handed to the coroutine
+        return False, e
 
 
 def _getaddrinfo(name, port, family):

@@ -7,10 +7,11 @@ import errno as _errno
 import os as _os
 import socket as _socket
 
-from dill import Done, Handle, fdclean
+from dill import Done, Handle
+from dill._fd import forget_fd
 
 from ._base import CLOSED, DONE, RESET
-from ._fdsock import FdStream, _reset_exc, accept_raw, connect_raw
+from ._fdsock import FdStream, OwnsFd, _reset_exc, accept_raw, connect_raw
 
 __all__ = [
     "IpcSocket",
@@ -116,7 +117,7 @@ class IpcSocket(FdStream):
         return "<IpcSocket fd=%d>" % self._fd
 
 
-class IpcListener(Handle):
+class IpcListener(OwnsFd, Handle):
     """A listening UNIX-domain socket; ``.path`` is its path."""
 
     __slots__ = ("_closed", "_sock", "_fd", "path")
@@ -144,10 +145,7 @@ class IpcListener(Handle):
         return IpcSocket(s)
 
     def on_close(self):
-        try:
-            fdclean(self._fd)
-        except Exception:  # noqa: BLE001
-            pass
+        forget_fd(self._fd)
         self._sock.close()
 
     def __repr__(self):

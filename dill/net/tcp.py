@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket as _socket
 
-from dill import Handle, fdclean, fdin
+from dill import Handle
+from dill._fd import forget_fd
 
 from ._base import CLOSED
-from ._fdsock import FdStream, accept_raw, connect_raw
+from ._fdsock import FdStream, OwnsFd, accept_raw, connect_raw
 from .ipaddr import IPAddr
 
 __all__ = [
@@ -69,7 +70,7 @@ class TcpSocket(FdStream):
             return "<TcpSocket fd=%d>" % self._fd
 
 
-class TcpListener(Handle):
+class TcpListener(OwnsFd, Handle):
     """A listening TCP socket. ``.addr`` is the bound address (real port)."""
 
     __slots__ = ("_closed", "_sock", "_fd", "addr")
@@ -98,10 +99,7 @@ class TcpListener(Handle):
         return TcpSocket(s), IPAddr.from_sockaddr(s.family, sa)
 
     def on_close(self):
-        try:
-            fdclean(self._fd)
-        except Exception:  # noqa: BLE001
-            pass
+        forget_fd(self._fd)
         self._sock.close()
 
     def __repr__(self):

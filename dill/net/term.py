@@ -3,8 +3,6 @@ that the message stream is over (libdill's ``term_attach``/``term_done``/``term_
 
 from __future__ import annotations
 
-import errno as _errno
-
 from dill import Done
 from ._base import MessageSocket, DONE, RESET
 from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, check_lower, check_max_size

@@ -5,7 +5,6 @@ default. TLS failures raise ``ssl.SSLError``."""
 
 from __future__ import annotations
 
-import errno as _errno
 import ssl
 
 from dill import Done

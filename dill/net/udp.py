@@ -5,9 +5,11 @@ from __future__ import annotations
 import errno as _errno
 import socket as _socket
 
-from dill import fdclean, fdin
+from dill import fdin
+from dill._fd import forget_fd
 
 from ._base import BUSY, CLOSED, MessageSocket
+from ._fdsock import OwnsFd
 from .ipaddr import IPAddr
 
 __all__ = ["UdpSocket", "udp_open", "udp_send", "udp_sendl", "udp_recv", "udp_recvl"]
@@ -15,7 +17,7 @@ __all__ = ["UdpSocket", "udp_open", "udp_send", "udp_sendl", "udp_recv", "udp_re
 _MAXDGRAM = 65535
 
 
-class UdpSocket(MessageSocket):
+class UdpSocket(OwnsFd, MessageSocket):
     """A UDP socket. With a ``remote``, msend/mrecv talk to it and datagrams from
     any other source are dropped. Errors are not sticky; sends never block (a
     datagram the kernel cannot queue is dropped, as in libdill)."""
@@ -108,10 +110,7 @@ class UdpSocket(MessageSocket):
 
     def on_close(self):
         MessageSocket.on_close(self)
-        try:
-            fdclean(self._fd)
-        except Exception:  # noqa: BLE001
-            pass
+        forget_fd(self._fd)
         self._sock.close()
 
     def __repr__(self):
