@@ -18,6 +18,7 @@ from ._handle import Handle, hclose
 from ._hub import now
 from ._threads import Portal, to_thread
 from ._detector import disable_blocking_detector, enable_blocking_detector  # reads DILL_BLOCKING_DETECTOR
+from .patch import patch  # rebinds dill.patch from the package to the function
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,27 @@ __all__ = [
     "Coroutine", "Bundle", "bundle", "bundle_go", "bundle_wait",
     "CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose",
     "fdin", "fdout", "fdclean",
-    "to_thread", "Portal", "enable_blocking_detector", "disable_blocking_detector",
+    "to_thread", "Portal", "enable_blocking_detector", "disable_blocking_detector", "patch",
     "Canceled", "TimedOut", "Done", "BadHandle", "NotSupported",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The socket layer (``dill.net``) is imported on first use of one of its names."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    import importlib
+
+    net = importlib.import_module("dill.net")
+    try:
+        value = getattr(net, name)
+    except AttributeError:
+        raise AttributeError(f"module 'dill' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    import importlib
+
+    return sorted(set(globals()) | set(importlib.import_module("dill.net").__all__))

@@ -1,0 +1,1 @@
+"""Green drop-in replacements for stdlib modules."""

@@ -1,0 +1,191 @@
+"""``dill.patch()``: make the stdlib's blocking modules green, in place.
+
+``python -m dill.patch [--verbose] script.py [args]`` (or ``-m module``) runs a
+script patched.  This is a package so that ``-m`` finds ``__main__.py``;
+``dill/__init__.py`` binds ``dill.patch`` to the *function* with
+``from .patch import patch`` (the import system sets the package attribute
+only when the submodule is first loaded, before that binding).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+__all__ = ["patch", "get_original", "MODULES"]
+
+# Keyword (= stdlib module) -> the green module that replaces it.
+MODULES = {
+    "threading": "dill.green.threading",
+    "queue": "dill.green.queue",
+    "time": "dill.green.time",
+    "socket": "dill.green.socket",
+    "select": "dill.green.select",
+    "selectors": "dill.green.selectors",
+    "ssl": "dill.green.ssl",
+    "subprocess": "dill.green.subprocess",
+}
+# Patched along with a keyword's module.
+_COMPANIONS = {"threading": [("_thread", "dill.green.thread")]}
+# dill's own modules keep the originals (see _shield_dill).
+_MINE = {"dill.green.threading", "dill.green.thread", "dill.green.queue",
+         "dill.green.time", "dill.patch", "dill.patch.__main__"}
+
+_result: dict | None = None
+_originals: dict = {}   # module name -> {attribute: original value (or _MISSING)}
+_snapshots: dict = {}   # module name -> module object holding the originals
+_MISSING = object()
+
+
+def get_original(module: str, name: str) -> Any:
+    """The value ``module.name`` had before ``patch()`` replaced it."""
+    saved = _originals.get(module, {})
+    if name in saved:
+        v = saved[name]
+        if v is _MISSING:
+            raise AttributeError(f"module {module!r} had no attribute {name!r}")
+        return v
+    return getattr(importlib.import_module(module), name)
+
+
+def _other_threads() -> list:
+    """OS threads other than the main one and dill's to_thread workers."""
+    import _thread
+    import threading
+
+    try:
+        from .._threads import worker_idents
+        workers = set(worker_idents())
+    except ImportError:  # pragma: no cover
+        workers = set()
+    main = threading.main_thread()
+    others = [t for t in threading._active.values()
+              if t is not main and t.ident not in workers
+              and not isinstance(t, threading._DummyThread)]
+    others += list(threading._limbo.values())
+    names = [t.name for t in others]
+    # threads started with _thread.start_new_thread are not in threading's tables
+    raw = _thread._count() - len(workers) - len(
+        [t for t in threading._active.values() if t is not main])
+    if raw > 0:
+        names.append(f"{raw} thread(s) started with _thread.start_new_thread")
+    return names
+
+
+def _green_names(green: types.ModuleType, real: types.ModuleType) -> list:
+    names = getattr(green, "__implements__", None)
+    if names is None:
+        names = [n for n in getattr(green, "__all__", ()) if hasattr(real, n)]
+    return list(names)
+
+
+def _swap(real_name: str, green_name: str) -> None:
+    real = importlib.import_module(real_name)
+    green = importlib.import_module(green_name)
+    saved = _originals.setdefault(real_name, {})
+    for name in _green_names(green, real):
+        if not hasattr(green, name):
+            continue
+        if name not in saved:
+            saved[name] = getattr(real, name, _MISSING)
+        setattr(real, name, getattr(green, name))
+
+
+def _snapshot(name: str) -> types.ModuleType:
+    """A module object with the real module's current (original) attributes."""
+    snap = _snapshots.get(name)
+    if snap is None:
+        real = importlib.import_module(name)
+        snap = types.ModuleType(name, real.__doc__)
+        snap.__dict__.update(real.__dict__)
+        _snapshots[name] = snap
+    return snap
+
+
+def _shield_dill(names: list) -> None:
+    """Point dill's own modules at snapshots of the originals.
+
+    The core and the green modules look names up at call time
+    (``time.sleep``, ``select.epoll``, ``threading.get_ident``...); they must
+    keep getting the real ones once the module objects are patched.
+    """
+    real = {id(sys.modules[n]): n for n in names if n in sys.modules}
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or modname in _MINE or modname.startswith("dill.green."):
+            continue  # the green modules capture the originals themselves
+        if not (modname == "dill" or modname.startswith("dill.")):
+            continue
+        d = getattr(mod, "__dict__", None)
+        if not d:
+            continue
+        for k, v in list(d.items()):
+            if isinstance(v, types.ModuleType) and id(v) in real:
+                d[k] = _snapshot(real[id(v)])
+
+
+def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
+          ssl: bool = True, time: bool = True, queue: bool = True,
+          subprocess: bool = True, selectors: bool = True) -> dict:
+    """Make the stdlib's blocking modules green for the whole process.
+
+    Replaces, on the real module objects (so ``import threading`` anywhere,
+    before or after, sees them): ``threading`` (and ``_thread``), ``queue``,
+    ``time.sleep``, and ``socket``, ``select``, ``selectors``, ``ssl``,
+    ``subprocess`` when dill provides them.  Pass ``name=False`` to keep a
+    module as it is.  Returns ``{module: True (patched) / False (not)}``.
+
+    Call it early, from the main thread, before other OS threads run (else
+    ``RuntimeError`` naming them; dill's own ``to_thread`` workers are fine).
+    Names bound earlier with ``from threading import Lock`` keep the
+    originals.  Calling it again returns the same dict and patches nothing.
+    At exit non-daemon green threads are waited for; daemon ones are closed.
+    """
+    global _result
+    if _result is not None:
+        return dict(_result)
+    import threading as _threading
+
+    wanted = {"threading": threading, "socket": socket, "select": select, "ssl": ssl,
+              "time": time, "queue": queue, "subprocess": subprocess,
+              "selectors": selectors}
+    for k, v in wanted.items():
+        if not isinstance(v, bool):
+            raise TypeError(f"patch(): {k}= must be True or False, not {type(v).__name__}")
+    if _threading.current_thread() is not _threading.main_thread():
+        raise RuntimeError("dill.patch() must be called from the main thread")
+    others = _other_threads()
+    if others:
+        raise RuntimeError("dill.patch(): other OS threads are already running: "
+                           + ", ".join(others))
+    result = {}
+    plan = []
+    for key, green_name in MODULES.items():
+        if not wanted[key]:
+            result[key] = False
+            continue
+        try:
+            importlib.import_module(green_name)
+        except ImportError as e:
+            if e.name != green_name:
+                raise
+            result[key] = False  # dill does not provide it (yet)
+            continue
+        result[key] = True
+        plan.append((key, green_name))
+        plan.extend(_COMPANIONS.get(key, ()))
+    # Import what dill itself needs before anything is patched, then shield it.
+    for extra in ("dill._threads", "dill.green._util", "dill.net"):
+        try:
+            importlib.import_module(extra)
+        except ImportError:  # pragma: no cover
+            pass
+    stdlib = [p[0] for p in plan]
+    for name in stdlib:
+        _snapshot(name)
+    _shield_dill(stdlib)
+    for real_name, green_name in plan:
+        _swap(real_name, green_name)
+    _result = result
+    return dict(result)
