@@ -1,0 +1,1 @@
+"""dill's benchmark harness: ``python -m bench --help``."""

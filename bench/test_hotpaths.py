@@ -1,0 +1,142 @@
+"""pytest-benchmark micro-benchmarks of dill's hot paths.
+
+Not part of the test suite (pytest's testpaths is tests/).  Run, save, and
+compare across commits:
+
+    pytest bench/ --benchmark-only --benchmark-autosave
+    pytest bench/ --benchmark-only --benchmark-compare        # vs the last save
+    pytest bench/ --benchmark-only --benchmark-compare=0001 --benchmark-compare-fail=mean:10%
+
+Each benchmark's figure is the time of one call of the benchmarked function;
+its docstring says what that call does.
+"""
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
+dill = pytest.importorskip("dill")
+if not hasattr(dill, "go"):
+    pytest.skip("dill core not importable yet", allow_module_level=True)
+
+from dill import (CHRECV, bundle, bundle_wait, chmake, chrecv, chsend,  # noqa: E402
+                  choose, coroutine, go, hclose, msleep, now, yield_)
+
+
+def _noop():
+    pass
+
+
+@coroutine
+def _noop_call():
+    pass
+
+
+def _park():
+    msleep(-1)
+
+
+def _park_until(deadline):
+    msleep(deadline)
+
+
+def _forever(fn, *args):
+    while True:
+        fn(*args)
+
+
+@pytest.fixture
+def background():
+    """Start helper coroutines in a bundle, closed after the benchmark."""
+    b = bundle()
+    yield b.go
+    hclose(b)
+
+
+def test_go_finished(benchmark):
+    """go() a no-op callable that finishes at once, then hclose() it."""
+    benchmark(lambda: hclose(go(_noop)))
+
+
+def test_go_coroutine_call(benchmark):
+    """go(@coroutine call) that finishes at once, then hclose() it."""
+    benchmark(lambda: hclose(go(_noop_call())))
+
+
+def test_bundle_go(benchmark):
+    """b.go() a no-op into a long-lived bundle (it finishes at once)."""
+    with bundle() as b:
+        benchmark(b.go, _noop)
+
+
+def test_go_park_hclose(benchmark):
+    """go() a coroutine that parks in msleep(-1), then cancel it: hclose()."""
+    benchmark(lambda: hclose(go(_park)))
+
+
+def test_go_timer_hclose(benchmark):
+    """go() a coroutine sleeping on a timer 1 h away, then hclose() it
+    (timer armed, then removed)."""
+    benchmark(lambda: hclose(go(_park_until, now() + 3_600_000)))
+
+
+def test_pingpong_roundtrip(benchmark, background):
+    """chsend() then chrecv() against an echoing coroutine: one round trip,
+    i.e. two rendezvous hand-offs."""
+    a, b = chmake()
+    background(lambda: _forever(lambda: chsend(b, chrecv(b))))
+    benchmark(lambda: (chsend(a, 1), chrecv(a)))
+
+
+def test_buffered_send_recv(benchmark):
+    """chsend() into a 1-slot channel, chrecv() it back: no switch at all."""
+    a, b = chmake(1)
+    benchmark(lambda: (chsend(a, 1), chrecv(b)))
+
+
+def test_choose_ready(benchmark):
+    """choose() over 8 buffered channels, the last one ready (no switch)."""
+    pairs = [chmake(1) for _ in range(8)]
+    clauses = [(CHRECV, theirs) for _, theirs in pairs]
+    last = pairs[-1][0]
+    benchmark(lambda: (chsend(last, 1), choose(clauses)))
+
+
+def test_choose_handoff(benchmark, background):
+    """choose() over 8 rendezvous channels fed round-robin by a sender."""
+    pairs = [chmake() for _ in range(8)]
+    clauses = [(CHRECV, theirs) for _, theirs in pairs]
+    ours = [o for o, _ in pairs]
+
+    def feeder():
+        while True:
+            for ch in ours:
+                chsend(ch, 1)
+    background(feeder)
+    benchmark(choose, clauses)
+
+
+def test_msleep_past(benchmark):
+    """msleep() with a deadline already passed."""
+    benchmark(lambda: msleep(now() - 1))
+
+
+def test_timers_1000(benchmark):
+    """1000 coroutines each msleep(now() + 1), joined: about 1 ms of sleep
+    plus the cost of 1000 timers (spawn, arm, fire, finish)."""
+    def run():
+        with bundle() as b:
+            for _ in range(1000):
+                b.go(_park_until, now() + 1)
+            bundle_wait(b)
+    benchmark(run)
+
+
+def test_yield_alone(benchmark):
+    """yield_() with no other coroutine ready: one pass through the hub."""
+    benchmark(yield_)
+
+
+def test_yield_pair(benchmark, background):
+    """yield_() with one other coroutine looping on yield_(): two yields."""
+    background(lambda: _forever(yield_))
+    benchmark(yield_)
