@@ -119,9 +119,14 @@ class Task:
         self.finished = False
 
 
-# Idle worker greenlets kept for reuse.  A new greenlet's first switch costs
-# ~10 us (CPython allocates a fresh data-stack chunk); a reused one ~0.2 us.
-IDLE_MAX = 1024
+# Idle worker greenlets kept for reuse.  A new greenlet's first switch and its
+# death cost ~4 us each (CPython maps and unmaps a data-stack chunk); a reused
+# one costs ~0.2 us.  A burst keeps up to IDLE_MAX of them (~6 KB each); while
+# the hub has nothing to do it trims the pool back to IDLE_KEEP, IDLE_TRIM at a
+# time, polling for events between batches.
+IDLE_MAX = 32768
+IDLE_KEEP = 256
+IDLE_TRIM = 64
 # Rebuild the timer heap when this many dead entries are in it (and they are
 # the majority): waits that finish early leave their timer entries behind.
 DEAD_TIMERS_MAX = 1024
@@ -341,10 +346,15 @@ class Hub:
         passes its return value: ignored.
         """
         ready = self.ready
+        idle = self.idle
         while True:
             if not ready:
                 try:
-                    self._poll(self._sleep_timeout())
+                    timeout = self._sleep_timeout()
+                    if len(idle) > IDLE_KEEP and (timeout < 0 or timeout > 2):
+                        self._trim_idle()
+                        timeout = 0  # look for events, then trim more
+                    self._poll(timeout)
                 except BaseException as e:  # a signal handler raised in the poll
                     self.interrupt_root(e)
                 continue
@@ -352,6 +362,12 @@ class Hub:
             self.budget = len(ready) + 1
             self.current = nxt
             nxt.greenlet.switch()
+
+    def _trim_idle(self) -> None:
+        """Let up to IDLE_TRIM idle workers (beyond IDLE_KEEP) die."""
+        idle = self.idle
+        for _ in range(min(IDLE_TRIM, len(idle) - IDLE_KEEP)):
+            idle.pop().throw(GreenletExit)  # it unwinds and returns here, its parent
 
     def _sleep_timeout(self) -> int:
         """Milliseconds until the next live timer, -1 for none."""

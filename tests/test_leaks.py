@@ -6,6 +6,7 @@ import gc
 import tracemalloc
 
 import greenlet
+import pytest
 
 import dill
 from dill import _hub, bundle, chmake, chrecv, go, hclose, msleep, now, yield_
@@ -69,7 +70,37 @@ def _in_fresh_thread(fn):
     return out.get("result")
 
 
-def test_idle_worker_pool_is_bounded():
+@pytest.fixture
+def small_pool(monkeypatch):
+    """A small idle-worker pool, so bursts beyond it stay cheap to test."""
+    monkeypatch.setattr(_hub, "IDLE_MAX", 300)
+    monkeypatch.setattr(_hub, "IDLE_KEEP", 40)
+    monkeypatch.setattr(_hub, "IDLE_TRIM", 16)
+
+
+def test_idle_pool_is_trimmed_while_the_hub_sleeps(small_pool):
+    b = bundle()
+    for _ in range(250):
+        b.go(msleep, -1)
+    hclose(b)
+    hub = _hub.get_hub()
+    assert len(hub.idle) >= 200  # the burst's workers wait for reuse
+    msleep(now() + 20)  # idle time: the hub trims between polls
+    assert len(hub.idle) == _hub.IDLE_KEEP
+
+
+def test_trimming_does_not_delay_a_due_timer(small_pool):
+    b = bundle()
+    for _ in range(250):
+        b.go(msleep, -1)
+    hclose(b)
+    start = now()
+    msleep(now() + 5)
+    assert now() - start < 200
+    assert len(_hub.get_hub().idle) < 250
+
+
+def test_idle_worker_pool_is_bounded(small_pool):
     msleep(now() + 1)  # see test_idle_pool_overflow_on_fresh_hub for the other case
     base = _greenlets()
     n = _hub.IDLE_MAX + 500
@@ -82,7 +113,7 @@ def test_idle_worker_pool_is_bounded():
     assert len(_hub.get_hub().idle) <= _hub.IDLE_MAX
 
 
-def test_idle_pool_overflow_on_fresh_hub():
+def test_idle_pool_overflow_on_fresh_hub(small_pool):
     # On a fresh hub whose root never slept (the hub's loop greenlet has not
     # started yet), the first worker that exits with the idle pool full must
     # not break the scheduler.

@@ -14,6 +14,7 @@ import struct as _struct
 
 from dill import Done, TimedOut, fdclean, fdin, fdout, now
 from dill._fd import forget_fd
+from dill._hub import get_hub
 
 from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
 
@@ -53,7 +54,7 @@ class FdStream(OwnsFd, ByteStream):
     """A ByteStream over a connected, non-blocking ``socket.socket``."""
 
     __slots__ = ("_sock", "_fd", "_rdata", "_roff", "_rerr", "_ra",
-                 "_recv", "_send", "_graceful", "_hard")
+                 "_recv", "_send", "_graceful", "_hard", "_drained")
 
     def __init__(self, sock, readahead, hard):
         ByteStream.__init__(self)
@@ -68,6 +69,10 @@ class FdStream(OwnsFd, ByteStream):
         self._send = sock.send
         self._graceful = False
         self._hard = hard
+        # The last recv returned less than it asked for: the socket is likely
+        # empty, so the next receive waits for readiness before the syscall
+        # (an EAGAIN attempt costs ~1.2 us, a third of a small echo's budget).
+        self._drained = False
 
     # ------------------------------------------------------------------ misc
     @property
@@ -90,6 +95,16 @@ class FdStream(OwnsFd, ByteStream):
                 self._inb = None
         if b is not BUSY:
             b()
+
+    def _wait_first(self, deadline):
+        """Wait for readiness before trying a socket that was drained.
+
+        Not with deadline 0 and not in a canceled coroutine: there a receive
+        whose data already arrived must succeed, so the syscall goes first.
+        """
+        self._drained = False
+        if deadline != 0 and not get_hub().current.canceled:
+            self._wait_in(deadline)
 
     def _wait_out(self, deadline, partial):
         self._outb = BUSY
@@ -144,8 +159,11 @@ class FdStream(OwnsFd, ByteStream):
                 self._rerr()
             while True:
                 need = n - got
+                if self._drained:
+                    self._wait_first(deadline)
+                req = need if need > ra else ra
                 try:
-                    chunk = recv(need if need > ra else ra)
+                    chunk = recv(req)
                 except BlockingIOError:
                     self._wait_in(deadline)
                     continue
@@ -156,6 +174,8 @@ class FdStream(OwnsFd, ByteStream):
                 if not k:
                     self._rerr = DONE
                     raise Done()
+                if k < req:
+                    self._drained = True
                 if k >= need:
                     if k > need:
                         self._rdata = chunk
@@ -200,9 +220,12 @@ class FdStream(OwnsFd, ByteStream):
             self._rerr()
         recv = self._recv
         ra = self._ra
+        req = n if n > ra else ra
         while True:
+            if self._drained:
+                self._wait_first(deadline)
             try:
-                chunk = recv(n if n > ra else ra)
+                chunk = recv(req)
             except BlockingIOError:
                 self._wait_in(deadline)
                 continue
@@ -213,6 +236,8 @@ class FdStream(OwnsFd, ByteStream):
             if not k:
                 self._rerr = DONE
                 raise Done()
+            if k < req:
+                self._drained = True
             if k > n:
                 self._rdata = chunk
                 self._roff = n
