@@ -254,31 +254,19 @@ def _clause_error(exc: BaseException, index: int) -> BaseException:
     return exc
 
 
-def _parse(clauses: Sequence[Any]) -> list[tuple[int, _Half, Any]]:
-    """Validate every clause before performing any: (op, half, value) each."""
-    try:
-        items = list(clauses)
-    except TypeError:
-        raise TypeError(f"clauses must be a sequence, not {type(clauses).__name__}") from None
-    parsed = []
-    for i, cl in enumerate(items):
-        if not isinstance(cl, (tuple, list)) or not cl:
-            raise TypeError(f"clause {i} must be (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
-        op = cl[0]
-        if op == CHRECV and len(cl) == 2:
-            ch, value = cl[1], None
-        elif op == CHSEND and len(cl) == 3:
-            ch, value = cl[1], cl[2]
-        elif op in (CHRECV, CHSEND):
-            raise TypeError(f"clause {i}: (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
-        else:
-            raise ValueError(f"clause {i}: unknown operation {op!r} (use CHSEND or CHRECV)")
-        if ch.__class__ is not ChannelEnd or ch._closed:
-            raise _clause_error(not_a(ch, ChannelEnd), i)
-        if ch._hub.thread_id != get_ident():
-            raise _clause_error(wrong_thread(ch), i)
-        parsed.append((op, ch._in if op == CHRECV else ch._out, value))
-    return parsed
+def _bad_clause(i: int, cl: Any) -> BaseException:
+    """The error for clause ``i``, which failed the fast validity check."""
+    if not isinstance(cl, (tuple, list)) or not cl:
+        return TypeError(f"clause {i} must be (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
+    op = cl[0]
+    if op not in (CHRECV, CHSEND):
+        return ValueError(f"clause {i}: unknown operation {op!r} (use CHSEND or CHRECV)")
+    if len(cl) != (2 if op == CHRECV else 3):
+        return TypeError(f"clause {i}: (CHRECV, ch) or (CHSEND, ch, value), not {cl!r}")
+    ch = cl[1]
+    if ch.__class__ is not ChannelEnd or ch._closed:
+        return _clause_error(not_a(ch, ChannelEnd), i)
+    return _clause_error(wrong_thread(ch), i)
 
 
 def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]:
@@ -287,17 +275,37 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     Clauses are ``(CHRECV, ch)`` and ``(CHSEND, ch, value)``.  The first clause
     in list order that can proceed at once wins; otherwise the first that
     becomes possible.  ``value`` is what was received (``None`` for a send).  A
-    clause whose channel is done raises ``Done`` with ``.index`` set.
+    clause whose channel is done raises ``Done`` with ``.index`` set.  Every
+    clause is validated before any is performed.
     """
     if deadline.__class__ is not int:
         deadline = check_deadline(deadline)
-    parsed = _parse(clauses)
+    if clauses.__class__ is not list and clauses.__class__ is not tuple:
+        try:
+            clauses = list(clauses)
+        except TypeError:
+            raise TypeError(f"clauses must be a sequence, not {type(clauses).__name__}") from None
     hub = get_hub()
+    tid = hub.thread_id
+    # Validate every clause first (hot: no allocation, one pass).
+    for cl in clauses:
+        if (cl.__class__ is not tuple and cl.__class__ is not list) or len(cl) < 2:
+            raise _bad_clause(clauses.index(cl), cl)
+        op = cl[0]
+        ch = cl[1]
+        if ((op != CHRECV or len(cl) != 2) and (op != CHSEND or len(cl) != 3)) \
+                or ch.__class__ is not ChannelEnd or ch._closed or ch._hub.thread_id != tid:
+            raise _bad_clause(clauses.index(cl), cl)
+    if tid != get_ident():
+        raise wrong_thread(clauses[0][1]) if clauses else RuntimeError("wrong thread")
     task = hub.current
     if task.canceled:
         raise Canceled()
-    for i, (op, h, value) in enumerate(parsed):
-        if op == CHRECV:
+    # The first clause that can proceed at once wins.
+    i = 0
+    for cl in clauses:
+        if cl[0] == CHRECV:
+            h = cl[1]._in
             buf = h.buf
             if buf:
                 v = buf.popleft()
@@ -306,12 +314,19 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
                     if e is not None:
                         buf.append(e[2])
                 return i, v
-            e = _take_sender(hub, h.sendq)
-            if e is not None:
-                return i, e[2]
+            sq = h.sendq
+            while sq:
+                e = sq.popleft()
+                s = e[0]
+                if s.waiting:
+                    s.waiting = 0
+                    s.resume = None if e[1] < 0 else (e[1], None)
+                    hub.ready.append(s)
+                    return i, e[2]
             if h.done:
                 raise _clause_error(Done(), i)
         else:
+            h = cl[1]._out
             if h.done:
                 raise _clause_error(Done(), i)
             rq = h.recvq
@@ -320,23 +335,32 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
                 r = e[0]
                 if r.waiting:
                     r.waiting = 0
-                    r.resume = value if e[1] < 0 else (e[1], value)
+                    r.resume = cl[2] if e[1] < 0 else (e[1], cl[2])
                     hub.ready.append(r)
                     return i, None
             if len(h.buf) < h.cap:
-                h.buf.append(value)
+                h.buf.append(cl[2])
                 return i, None
+        i += 1
     if deadline == 0:
         raise TimedOut()
+    # Wait on every clause; the first to fire wins, the rest are withdrawn.
     entries = []
-    for i, (op, h, value) in enumerate(parsed):
-        q = h.recvq if op == CHRECV else h.sendq
-        e = (task, i, value)
+    i = 0
+    for cl in clauses:
+        if cl[0] == CHRECV:
+            q = cl[1]._in.recvq
+            e = (task, i, None)
+        else:
+            q = cl[1]._out.sendq
+            e = (task, i, cl[2])
         q.append(e)
         entries.append((q, e))
+        i += 1
     v = hub.wait(task, deadline)
     for q, e in entries:
-        _discard(q, e)
+        if q:
+            _discard(q, e)
     if v.__class__ is Reason:
         raise reason_error(task, v)
     index, value = v
