@@ -12,7 +12,7 @@ import errno as _errno
 import socket as _socket
 import struct as _struct
 
-from dill import Done, TimedOut, fdclean, fdin, fdout, now
+from dill import Done, Handle, TimedOut, fdclean, fdin, fdout, now
 from dill._fd import forget_fd
 from dill._hub import get_hub
 
@@ -396,6 +396,36 @@ class FdStream(OwnsFd, ByteStream):
         sock.close()
         self._rdata = _EMPTY
         self._roff = 0
+
+
+class Listener(OwnsFd, Handle):
+    """Base of the listening sockets: owns a non-blocking ``socket.socket``."""
+
+    __slots__ = ("_closed", "_sock", "_fd")
+
+    def __init__(self, sock):
+        self._closed = False
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+
+    @property
+    def socket(self):
+        """The underlying stdlib socket (still owned by this handle)."""
+        self._check()
+        return self._sock
+
+    def fileno(self):
+        self._check()
+        return self._fd
+
+    def _accept(self, deadline):
+        self._check()
+        return accept_raw(self._sock, self._fd, deadline)
+
+    def on_close(self):
+        forget_fd(self._fd)
+        self._sock.close()
 
 
 def accept_raw(lsock, fd, deadline):

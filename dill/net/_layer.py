@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno as _errno
 
-from ._base import ByteStream, RESET, BUSY, CLOSED
+from dill import Done
+
+from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
 
 __all__ = []
 
@@ -101,6 +103,29 @@ class LayerMixin:
     def _fail_detach(self):
         """A detach that failed closes the whole stack."""
         self.close()
+
+    def _send_below(self, send, data, deadline):
+        """``send(data, deadline)`` on the socket beneath; its end (Done) or
+        reset becomes this layer's sticky send state.  Call with the send
+        direction acquired."""
+        try:
+            send(data, deadline)
+        except Done:
+            self._out_fail(DONE)
+            raise
+        except ConnectionResetError:
+            self._out_fail(RESET)
+            raise
+
+    def _done_below(self, deadline):
+        """``done()`` of a layer framed on a bytestream: finish the stream
+        beneath, so the peer's receives raise Done."""
+        self._out_acquire()
+        try:
+            self._s.done(deadline)
+            self._out_fail(DONE)
+        finally:
+            self._out_release()
 
 
 def is_sticky_error(state):

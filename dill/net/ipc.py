@@ -8,10 +8,9 @@ import os as _os
 import socket as _socket
 
 from dill import Done, Handle
-from dill._fd import forget_fd
 
 from ._base import CLOSED, DONE, RESET
-from ._fdsock import FdStream, OwnsFd, _reset_exc, accept_raw, connect_raw
+from ._fdsock import FdStream, Listener, _reset_exc, connect_raw
 
 __all__ = [
     "IpcSocket",
@@ -117,36 +116,18 @@ class IpcSocket(FdStream):
         return "<IpcSocket fd=%d>" % self._fd
 
 
-class IpcListener(OwnsFd, Handle):
+class IpcListener(Listener):
     """A listening UNIX-domain socket; ``.path`` is its path."""
 
-    __slots__ = ("_closed", "_sock", "_fd", "path")
+    __slots__ = ("path",)
 
     def __init__(self, sock, path=None):
-        Handle.__init__(self)
-        self._closed = False
-        sock.setblocking(False)
-        self._sock = sock
-        self._fd = sock.fileno()
+        Listener.__init__(self, sock)
         self.path = path if path is not None else sock.getsockname()
 
-    @property
-    def socket(self):
-        self._check()
-        return self._sock
-
-    def fileno(self):
-        self._check()
-        return self._fd
-
     def accept(self, deadline=-1):
-        self._check()
-        s, _ = accept_raw(self._sock, self._fd, deadline)
+        s, _ = self._accept(deadline)
         return IpcSocket(s)
-
-    def on_close(self):
-        forget_fd(self._fd)
-        self._sock.close()
 
     def __repr__(self):
         return "<IpcListener %r>" % (self.path,)

@@ -50,25 +50,13 @@ class PrefixSocket(LayerMixin, MessageSocket):
                 raise EMSGSIZE_error(
                     "message of %d bytes does not fit a %d-byte length field" % (size, self._hdrlen))
             bufs.insert(0, size.to_bytes(self._hdrlen, self._order))
-            try:
-                self._s.bsendl(bufs, deadline)
-            except Done:
-                self._out_fail(DONE)
-                raise
-            except ConnectionResetError:
-                self._out_fail(RESET)
-                raise
+            self._send_below(self._s.bsendl, bufs, deadline)
         finally:
             self._out_release()
 
     def done(self, deadline=-1):
         """Half-close: finish the bytestream beneath (the peer's receives raise Done)."""
-        self._out_acquire()
-        try:
-            self._s.done(deadline)
-            self._out_fail(DONE)
-        finally:
-            self._out_release()
+        self._done_below(deadline)
 
     # ---------------------------------------------------------------- receive
     def mrecv(self, deadline=-1):

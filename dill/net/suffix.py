@@ -45,25 +45,13 @@ class SuffixSocket(LayerMixin, MessageSocket):
                 else bytes(payload) if slen > 1 else b""
             if suffix in payload or (tail + suffix).find(suffix) != len(tail):
                 raise ValueError("suffix: the message contains the delimiter %r" % (suffix,))
-            try:
-                self._s.bsendl((payload, suffix), deadline)
-            except Done:
-                self._out_fail(DONE)
-                raise
-            except ConnectionResetError:
-                self._out_fail(RESET)
-                raise
+            self._send_below(self._s.bsendl, (payload, suffix), deadline)
         finally:
             self._out_release()
 
     def done(self, deadline=-1):
         """Half-close: finish the bytestream beneath (the peer's receives raise Done)."""
-        self._out_acquire()
-        try:
-            self._s.done(deadline)
-            self._out_fail(DONE)
-        finally:
-            self._out_release()
+        self._done_below(deadline)
 
     # ---------------------------------------------------------------- receive
     def mrecv(self, deadline=-1):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket as _socket
 
 from dill import Handle
-from dill._fd import forget_fd
 
 from ._base import CLOSED
-from ._fdsock import FdStream, OwnsFd, accept_raw, connect_raw
+from ._fdsock import FdStream, Listener, connect_raw
 from .ipaddr import IPAddr
 
 __all__ = [
@@ -70,37 +69,19 @@ class TcpSocket(FdStream):
             return "<TcpSocket fd=%d>" % self._fd
 
 
-class TcpListener(OwnsFd, Handle):
+class TcpListener(Listener):
     """A listening TCP socket. ``.addr`` is the bound address (real port)."""
 
-    __slots__ = ("_closed", "_sock", "_fd", "addr")
+    __slots__ = ("addr",)
 
     def __init__(self, sock):
-        Handle.__init__(self)
-        self._closed = False
-        sock.setblocking(False)
-        self._sock = sock
-        self._fd = sock.fileno()
+        Listener.__init__(self, sock)
         self.addr = IPAddr.from_sockaddr(sock.family, sock.getsockname())
 
-    @property
-    def socket(self):
-        self._check()
-        return self._sock
-
-    def fileno(self):
-        self._check()
-        return self._fd
-
     def accept(self, deadline=-1):
-        self._check()
-        s, sa = accept_raw(self._sock, self._fd, deadline)
+        s, sa = self._accept(deadline)
         _nodelay(s)
         return TcpSocket(s), IPAddr.from_sockaddr(s.family, sa)
-
-    def on_close(self):
-        forget_fd(self._fd)
-        self._sock.close()
 
     def __repr__(self):
         return "<TcpListener %r>" % (self.addr,)

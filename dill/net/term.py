@@ -29,14 +29,7 @@ class TermSocket(LayerMixin, MessageSocket):
             size = sum(len(b) for b in bufs)
             if size == len(self._terminal) and b"".join(bufs) == self._terminal:
                 raise ValueError("term: the message equals the terminal message %r" % (self._terminal,))
-            try:
-                self._s.msendl(bufs, deadline)
-            except Done:
-                self._out_fail(DONE)
-                raise
-            except ConnectionResetError:
-                self._out_fail(RESET)
-                raise
+            self._send_below(self._s.msendl, bufs, deadline)
         finally:
             self._out_release()
 
