@@ -1,0 +1,109 @@
+"""Helpers shared by the green I/O modules (socket, select, ssl, subprocess)."""
+
+from __future__ import annotations
+
+import types as _types
+from typing import Any
+
+from .._fd import fdin, fdout
+from .._hub import CLOSED, _local, get_hub, now
+
+__all__ = ["wait_fd", "deadline_after", "forget_fd", "rebind", "to_thread"]
+
+
+def deadline_after(seconds: float) -> int:
+    """The ``now()`` deadline ``seconds`` from now (rounded up to a millisecond)."""
+    ms = seconds * 1000.0
+    ims = int(ms)
+    if ims < ms:
+        ims += 1
+    return now() + ims
+
+
+def wait_fd(fd: int, out: int, deadline: int) -> None:
+    """fdin/fdout by direction (0: readable, 1: writable)."""
+    if out:
+        fdout(fd, deadline)
+    else:
+        fdin(fd, deadline)
+
+
+def forget_fd(fd: int, create: bool = True) -> None:
+    """Before closing ``fd``: wake whoever waits on it (they get ``OSError(EBADF)``,
+    as gevent's "closed in another greenlet") and forget the poller state.
+
+    ``create=False`` (finalizers): do nothing in a thread that has no hub yet.
+    """
+    if fd < 0:
+        return
+    if create:
+        hub = get_hub()
+    else:
+        hub = getattr(_local, "hub", None)
+        if hub is None:
+            return
+    rec = hub.fdwaits.get(fd)
+    if rec is None:
+        return
+    for i in (0, 1):
+        t = rec[i]
+        if t is not None:
+            rec[i] = None
+            hub.wake(t, CLOSED)
+    hub.fdclean(fd)
+
+
+def rebind(fn: Any, namespace: dict, name: str | None = None) -> Any:
+    """A copy of the pure-Python function ``fn`` whose globals are ``namespace``.
+
+    This is how the green modules reuse the stdlib's code (``create_connection``,
+    ``Popen._communicate``, ...) with names such as ``socket`` or ``selectors``
+    resolving to the green versions.
+    """
+    new = _types.FunctionType(fn.__code__, namespace, name or fn.__name__,
+                              fn.__defaults__, fn.__closure__)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__ = fn.__qualname__
+    new.__doc__ = fn.__doc__
+    new.__dict__.update(fn.__dict__)
+    new.__module__ = namespace.get("__name__", fn.__module__)
+    return new
+
+
+def to_thread(fn: Any, *args: Any) -> Any:
+    """Run a blocking call (name resolution) in the worker pool, if there is one."""
+    try:
+        from .._threads import to_thread as _to_thread
+    except ImportError:  # pragma: no cover - the thread pool is not there yet
+        return fn(*args)
+    return _to_thread(fn, *args)
+
+
+_MISSING = object()
+
+
+class LiveNamespace(dict):
+    """Globals for stdlib functions re-run by a green module.
+
+    A name resolves to the stdlib module's current value, except that a name the
+    green module overrides resolves to the green version as long as the stdlib
+    module still holds its original value.  So ``mock.patch("subprocess._fork_exec")``
+    or ``socket.socket = Mock`` in a test are honoured, as is ``dill.patch()``.
+    """
+
+    def __init__(self, module: Any, overrides: dict) -> None:
+        super().__init__()
+        mdict = vars(module)
+        self["__builtins__"] = mdict.get("__builtins__", __builtins__)
+        self._mdict = mdict
+        self._over = overrides
+        self._orig = dict(mdict)  # the stdlib's original values
+
+    def __missing__(self, key: str) -> Any:
+        o = self._over.get(key, _MISSING)
+        if o is not _MISSING:
+            v = self._mdict.get(key, _MISSING)
+            if v is self._orig.get(key, _MISSING):
+                return o
+            return v
+        return self._mdict[key]  # KeyError: the interpreter then tries builtins
