@@ -268,9 +268,10 @@ def test_sleep_sort():
 
     @coroutine
     def delay(n):
-        msleep(now() + n)
+        msleep(start + n)  # one base: spawning under load must not reorder them
         dill.chsend(a, n)
 
+    start = now() + 50  # every timer is armed before the first one is due
     crs = [go(delay(n)) for n in (30, 40, 10, 20)]
     got = [dill.chrecv(b) for _ in range(4)]
     assert got == [10, 20, 30, 40]

@@ -153,7 +153,7 @@ def test_sleep_sort_property(order):
         dill.msleep(start + 3 * n)
         dill.chsend(a, n)
 
-    start = now() + 2
+    start = now() + 50  # every timer is armed before the first one is due
     crs = [go(delay(n)) for n in order]
     got = [dill.chrecv(b) for _ in order]
     assert got == sorted(order)
