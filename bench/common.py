@@ -82,6 +82,13 @@ def _idle(metric, total=False):
 TIMER_MAX_MS = 100
 #: Round trips per client and message size of the TCP echo workload.
 ECHO_CLIENTS, ECHO_SIZE = 50, 64
+#: The drop-in workload: how each mode runs the same server script (extra
+#: interpreter arguments before it), sequential keep-alive requests per client
+#: and the longest request phase (seconds) before what was answered counts.
+DROPIN_SERVER = "bench/dropin_server.py"
+DROPIN_MODES = {"threads": [], "gevent": ["-m", "gevent.monkey"],
+                "dill": ["-m", "dill.patch"]}
+DROPIN_REQUESTS, DROPIN_MAX_SECONDS = 20, 20
 
 WORKLOADS = {w.name: w for w in [
     Workload("spawn", "spawn", 100_000, 10_000,
@@ -126,6 +133,15 @@ WORKLOADS = {w.name: w for w in [
              None,
              f"TCP echo server; a separate load-generator process runs "
              f"{ECHO_CLIENTS} clients x N round trips of {ECHO_SIZE} bytes"),
+    Workload("dropin", None, 5_000, 500,
+             [Metric("dropin", "requests/s", higher_is_better=True),
+              Metric("dropin_rss", "MB peak server RSS")],
+             None,
+             f"unmodified ThreadingHTTPServer (bench/dropin_server.py) on OS "
+             f"threads, under gevent.monkey, under dill.patch; a separate "
+             f"load generator opens N keep-alive clients, then each does "
+             f"{DROPIN_REQUESTS} GETs (request phase capped at "
+             f"{DROPIN_MAX_SECONDS} s)"),
 ]}
 
 

@@ -25,11 +25,14 @@ import time
 if __package__ in (None, ""):                 # python bench/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import ECHO_CLIENTS, ECHO_SIZE, REQUIRES, RUNTIMES, WORKLOADS
+from bench.common import (DROPIN_MAX_SECONDS, DROPIN_MODES, DROPIN_REQUESTS,
+                          DROPIN_SERVER, ECHO_CLIENTS, ECHO_SIZE, REQUIRES,
+                          RUNTIMES, WORKLOADS)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATIO_LEGEND = ("dill x = how many times better dill is than that runtime: "
-                "peer/dill for times and memory, dill/peer for round trips/s "
+                "peer/dill for times and memory, dill/peer for rates (round "
+                "trips/s, requests/s) "
                 "(2.00 = dill twice as good, 0.50 = half as good)")
 
 
@@ -97,6 +100,59 @@ def run_echo(runtime, rounds, timeout):
             if p.returncode or out is None:
                 return {"error": "load generator " + _failure(p.returncode, p.stderr)}
             return {"metrics": {"echo": out["rt_per_s"]}}
+        finally:
+            server.kill()
+            server.wait()
+
+
+def peak_rss_mb(pid):
+    """A live process's peak resident set size (VmHWM), in MB; None if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_dropin(runtime, clients, timeout):
+    """Run the unmodified HTTP server the runtime's drop-in way; load it.
+
+    The server is ``bench/dropin_server.py`` as is (threads), under
+    ``python -m gevent.monkey`` or under ``python -m dill.patch``; the load
+    generator is a separate process.  Reports requests/s over the request
+    phase and the server's peak RSS.
+    """
+    if runtime not in DROPIN_MODES:
+        return {"skip": "drop-in modes: " + ", ".join(DROPIN_MODES)}
+    cmd = [sys.executable, *DROPIN_MODES[runtime], DROPIN_SERVER]
+    with tempfile.TemporaryFile("w+") as err:
+        server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=err, text=True)
+        try:
+            if not select.select([server.stdout], [], [], timeout)[0]:
+                return {"error": f"server not listening after {timeout:g}s"}
+            hello = _last_json(server.stdout.readline())
+            if hello is None:
+                server.wait(5)
+                err.seek(0)
+                return {"error": _failure(server.returncode, err.read())}
+            try:
+                p = subprocess.run(
+                    _cmd("bench.http_loadgen", hello["port"], clients,
+                         DROPIN_REQUESTS, "--max-seconds", DROPIN_MAX_SECONDS),
+                    cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return {"error": f"load generator timed out after {timeout:g}s"}
+            out = _last_json(p.stdout)
+            if p.returncode or out is None:
+                return {"error": "load generator " + _failure(p.returncode, p.stderr)}
+            rss = peak_rss_mb(server.pid)
+            if rss is None:
+                return {"error": "server exited during the load"}
+            return {"metrics": {"dropin": out["req_per_s"], "dropin_rss": rss}}
         finally:
             server.kill()
             server.wait()
@@ -215,7 +271,7 @@ def chart(summary, runtimes, workloads, path, title):
     ax.axhline(1, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
-    ax.set_ylabel("dill x  (>1: dill better; peer/dill, or dill/peer for echo)")
+    ax.set_ylabel("dill x  (>1: dill better; peer/dill, or dill/peer for rates)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -280,6 +336,8 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 if wname == "echo":
                     res = run_echo(rt, n, args.timeout)
+                elif wname == "dropin":
+                    res = run_dropin(rt, n, args.timeout)
                 else:
                     res = run_worker(rt, wname, n, args.timeout)
                 wall = time.perf_counter() - t0

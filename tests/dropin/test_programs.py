@@ -65,9 +65,13 @@ def test_ten_thousand_green_threads_one_os_thread():
 
 
 @pytest.mark.skipif(not HAS_SOCKET, reason="dill.green.socket is not there yet")
-@pytest.mark.parametrize("name", ["socketserver_echo.py", "http_urllib.py", "http_requests.py"])
+@pytest.mark.parametrize("name", ["socketserver_echo.py", "http_server.py",
+                                  "http_urllib.py", "http_requests.py"])
 def test_socket_programs(name):
+    """200 concurrent clients each way (full scale: run_programs_full.py)."""
     if name == "http_requests.py":
         pytest.importorskip("requests")
-    plain, _ = same_both_ways(name)
+    plain, green = same_both_ways(name)
     assert plain.returncode == 0
+    assert " 200 " in plain.stdout and "True" in plain.stdout
+    assert "peak threads=402 " in green.stderr

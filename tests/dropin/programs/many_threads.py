@@ -21,7 +21,9 @@ try:
     os_threads = len(os.listdir("/proc/self/task"))
 except OSError:  # pragma: no cover - not Linux
     os_threads = -1
+active = threading.active_count()
 for t in threads:
     t.join()
 print("finished", len(done), sorted(done) == list(range(n)))
 print(f"elapsed {time.monotonic() - t0:.2f} os_threads {os_threads}", file=sys.stderr)
+print(f"peak threads={active} os_threads={os_threads}", file=sys.stderr)
