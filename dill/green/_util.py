@@ -5,8 +5,7 @@ from __future__ import annotations
 import types as _types
 from typing import Any
 
-from .._fd import fdin, fdout
-from .._hub import CLOSED, _local, get_hub, now
+from .._hub import _local, get_hub, now
 
 __all__ = ["wait_fd", "deadline_after", "forget_fd", "rebind", "to_thread"]
 
@@ -21,11 +20,8 @@ def deadline_after(seconds: float) -> int:
 
 
 def wait_fd(fd: int, out: int, deadline: int) -> None:
-    """fdin/fdout by direction (0: readable, 1: writable)."""
-    if out:
-        fdout(fd, deadline)
-    else:
-        fdin(fd, deadline)
+    """fdin/fdout by direction (0: readable, 1: writable); ``deadline`` is an int."""
+    get_hub().wait_fd(fd, out, deadline)
 
 
 def forget_fd(fd: int, create: bool = True) -> None:
@@ -36,21 +32,9 @@ def forget_fd(fd: int, create: bool = True) -> None:
     """
     if fd < 0:
         return
-    if create:
-        hub = get_hub()
-    else:
-        hub = getattr(_local, "hub", None)
-        if hub is None:
-            return
-    rec = hub.fdwaits.get(fd)
-    if rec is None:
-        return
-    for i in (0, 1):
-        t = rec[i]
-        if t is not None:
-            rec[i] = None
-            hub.wake(t, CLOSED)
-    hub.fdclean(fd)
+    hub = get_hub() if create else getattr(_local, "hub", None)
+    if hub is not None:
+        hub.fd_closing(fd)
 
 
 def rebind(fn: Any, namespace: dict, name: str | None = None) -> Any:
