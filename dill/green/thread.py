@@ -23,6 +23,7 @@ coordinating the coroutines of one OS thread, as in a patched process.
 from __future__ import annotations
 
 import _thread as _real
+import functools as _functools
 import math as _math
 import operator as _operator
 import sys as _sys
@@ -129,6 +130,17 @@ def _current_hub() -> Any:
     return getattr(_hub_local, "hub", None)
 
 
+# Idents of green dummy threads that ``threading.current_thread()`` registered
+# in the stdlib's ``threading._active`` (for threads of ``start_new_thread``).
+_green_dummies: set = set()
+
+
+def _other_os_threads() -> bool:
+    """True if ``threading`` knows of OS threads other than the calling one."""
+    _green_dummies.intersection_update(_std_active.keys())
+    return len(_std_limbo) + len(_std_active.keys() - _green_dummies) > 1
+
+
 def _block(hub: Any, task: Any, m: Any, deadline: int, uncancelable: bool = False) -> Any:
     """Release the primitive's mutex ``m`` (held) and wait; return the wake value.
 
@@ -137,7 +149,8 @@ def _block(hub: Any, task: Any, m: Any, deadline: int, uncancelable: bool = Fals
     remote wait, so the hub does not report a deadlock it cannot see.
     """
     hub.enable_threadsafe()
-    remote = len(_std_active) + len(_std_limbo) > 1
+    remote = len(_std_active) + len(_std_limbo) > 1 and (
+        not _green_dummies or _other_os_threads())
     if remote:
         hub.remote_waits += 1
     m.release()
@@ -254,10 +267,42 @@ class _Grantable:
 # ------------------------------------------------------------------ locks
 
 
+class _BuiltinFunction(_functools.partial):
+    """A function that, like a builtin, does not bind as a method.
+
+    ``class T: lock_type = _thread.allocate_lock`` then ``self.lock_type()``
+    calls it with no argument, as with the stdlib's builtin.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<built-in function {self.__name__}>"
+
+
+def _builtin(fn: Any) -> Any:
+    b = _BuiltinFunction(fn)
+    b.__name__ = fn.__name__
+    b.__qualname__ = fn.__qualname__
+    b.__module__ = fn.__module__
+    b.__doc__ = fn.__doc__
+    b.__wrapped__ = fn
+    return b
+
+
 class LockType(_Grantable):
-    """A green ``_thread.lock``: ``acquire`` blocks only the calling coroutine."""
+    """A green ``_thread.lock``: ``acquire`` blocks only the calling coroutine.
+
+    Made by ``allocate_lock()``; like the stdlib's, the type itself cannot be
+    instantiated.
+    """
 
     __slots__ = ("_m", "_locked", "_waiters", "__weakref__")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is LockType:
+            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
+        return object.__new__(cls)
 
     def __init__(self) -> None:
         self._m = _mutex()
@@ -332,11 +377,19 @@ class LockType(_Grantable):
         return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
 
 
+_object_new = object.__new__
+
+
 def allocate_lock() -> LockType:
     """A new green lock."""
-    return LockType()
+    self = _object_new(LockType)
+    self._m = _mutex()
+    self._locked = False
+    self._waiters = _deque()
+    return self
 
 
+allocate_lock = _builtin(allocate_lock)
 allocate = allocate_lock
 
 
@@ -474,6 +527,8 @@ def get_ident() -> int:
 
 # Coroutines started by start_new_thread and still running: ident -> handle.
 _raw: dict = {}
+# Handles of those that were ending (kept until they have finished).
+_ending: list = []
 
 
 def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
@@ -495,21 +550,32 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
     def bootstrap() -> None:
         ident = get_ident()
         cell.append(ident)
+        _raw[ident] = None  # its handle, once go() returned
         try:
             function(*args, **(kwargs or {}))
         except (SystemExit, Canceled):
             pass
+        except KeyboardInterrupt:
+            raise  # to the root, like a signal's exception (the hub delivers it)
         except BaseException as e:
             from .._hub import report_unraisable
-            report_unraisable(e, function, f"Exception ignored in thread started by {function!r}")
+            report_unraisable(e, function, "Exception ignored in thread started by")
         finally:
-            _raw.pop(ident, None)
+            h = _raw.pop(ident, None)
+            if h is not None:
+                _ending.append(h)  # dropping the handle of a running coroutine warns
             _release_sentinels(ident)
 
+    if _ending:
+        _ending[:] = [x for x in _ending if not x.finished]
     h = go(bootstrap)
-    if cell and not h.finished:
-        _raw[cell[0]] = h
-    return cell[0]
+    ident = cell[0]
+    if ident in _raw:
+        _raw[ident] = h
+    task = h._hub.current
+    if task.pending_exc is not None:  # a KeyboardInterrupt the thread handed the root
+        raise reason_error(task, INTERRUPT)
+    return ident
 
 
 start_new = start_new_thread
@@ -524,13 +590,13 @@ def _close_raw() -> None:
     """At exit: cancel what start_new_thread started in this thread's hub."""
     hub = _current_hub()
     for h in list(_raw.values()):
-        if hub is not None and h._hub is hub:
+        if h is not None and hub is not None and h._hub is hub:
             h.close()
 
 
 def _set_sentinel() -> LockType:
     """A lock released when the calling green thread ends (stdlib ``threading``'s hook)."""
-    lock = LockType()
+    lock = allocate_lock()
     lock.acquire()
     _sentinels.setdefault(get_ident(), []).append(lock)
     return lock

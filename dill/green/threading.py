@@ -22,7 +22,13 @@ Importable without patching (``from dill.green import threading``);
 * ``local`` is per coroutine; ``get_ident()`` is per coroutine (the OS
   thread's ident in its root code); ``get_native_id()`` is the OS thread's.
 * ``current_thread()`` in a coroutine that no ``Thread`` started returns a
-  fresh dummy thread object each time (not listed by ``enumerate()``).
+  fresh dummy thread object each time (not listed by ``enumerate()``); in a
+  thread of ``_thread.start_new_thread`` it returns one dummy, registered in
+  ``threading._active`` as the stdlib does for a foreign thread.
+* A ``KeyboardInterrupt`` raised in a green thread (a signal's, e.g. from
+  ``_thread.interrupt_main()``) goes to the OS thread's root code, as a real
+  main thread would get it; ``SystemExit`` goes to ``excepthook`` (whose
+  default ignores it), as in the stdlib.
 * ``settrace``/``setprofile`` apply to new OS threads only, as in the stdlib;
   green threads run under the tracing of the OS thread they live in.
 """
@@ -31,16 +37,18 @@ from __future__ import annotations
 
 import sys as _sys
 import threading as _std
+import warnings as _warnings
 from collections import deque as _deque
 from time import monotonic as _time
 from typing import Any
 
 from .._errors import Canceled
-from .._hub import TIMEOUT, get_hub, reason_error
+from .._hub import INTERRUPT, TIMEOUT, get_hub, reason_error
 from . import thread as _thread
 from .thread import (
     TIMEOUT_MAX, LockType, RLock as _RLock, _block, _current_hub, _deadline_after, _local,
-    _mutex, _notify, _Waiter, get_ident, get_native_id, stack_size,
+    _mutex, _notify, _Waiter, allocate_lock as _allocate_lock, get_ident, get_native_id,
+    stack_size, start_new_thread as _start_new_thread,
 )
 
 # Originals of the real module, captured before anything can patch them.
@@ -48,7 +56,14 @@ _orig_current_thread = _std.current_thread
 _orig_enumerate = _std.enumerate
 _orig_main_thread = _std.main_thread
 _orig_excepthook = _std.excepthook
+_orig_start_new_thread = _std._start_new_thread
+_StdThread = _std.Thread
 _newname = _std._newname
+_std_active = _std._active
+_std_active_limbo_lock = _std._active_limbo_lock
+# Python < 3.13: threading._shutdown waits on the "tstate" locks of non-daemon
+# threads in threading._shutdown_locks (looked up each time: a fork replaces it).
+_HAVE_SHUTDOWN_LOCKS = hasattr(_std, "_shutdown_locks")
 
 ThreadError = _std.ThreadError
 BrokenBarrierError = _std.BrokenBarrierError
@@ -59,7 +74,7 @@ settrace = _std.settrace
 getprofile = getattr(_std, "getprofile", None)
 gettrace = getattr(_std, "gettrace", None)
 
-Lock = _thread.allocate_lock
+Lock = _allocate_lock
 RLock = _RLock
 local = _local
 
@@ -70,13 +85,21 @@ __implements__ = [
     "Thread", "Timer", "Lock", "RLock", "_CRLock", "Condition", "Semaphore",
     "BoundedSemaphore", "Event", "Barrier", "local", "current_thread", "currentThread",
     "enumerate", "active_count", "activeCount", "main_thread", "get_ident",
+    "_DummyThread", "_allocate_lock",
 ]
+# Not ``_start_new_thread``: the stdlib's own Thread class (dill's workers,
+# ``get_original``) must still start OS threads.
 
 _CRLock = _RLock
 
 # Green threads running (ident -> Thread); the lock guards every join queue.
 _active: dict = {}
-_join_mutex = _mutex()
+
+
+def _repr_module(cls: type) -> str:
+    """The module a repr shows: ``threading`` for this module's classes, as the stdlib's."""
+    mod = cls.__module__
+    return "threading" if mod == __name__ else mod
 
 
 # -------------------------------------------------------------- Condition
@@ -96,6 +119,8 @@ class Condition:
                 setattr(self, name, getattr(lock, name))
             except AttributeError:
                 pass
+        if isinstance(lock, LockType):
+            self._is_owned = lock.locked  # what the acquire(False) probe finds, cheaper
         self._m = _mutex()
         self._waiters: Any = _deque()
 
@@ -224,7 +249,16 @@ class Condition:
         """Wake up every coroutine waiting on the condition."""
         self.notify(len(self._waiters))
 
-    notifyAll = notify_all
+    def notifyAll(self) -> None:
+        """Deprecated alias of ``notify_all``."""
+        _warnings.warn("notifyAll() is deprecated, use notify_all() instead",
+                       DeprecationWarning, stacklevel=2)
+        self.notify_all()
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+        self._m = _mutex()
+        self._waiters = _deque()
 
 
 # -------------------------------------------------------------- Semaphore
@@ -244,7 +278,7 @@ class Semaphore(_thread._Grantable):
 
     def __repr__(self) -> str:
         cls = self.__class__
-        return (f"<{cls.__module__}.{cls.__qualname__} at {id(self):#x}:"
+        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
                 f" value={self._value}>")
 
     def acquire(self, blocking: Any = True, timeout: Any = None) -> bool:
@@ -310,7 +344,7 @@ class BoundedSemaphore(Semaphore):
 
     def __repr__(self) -> str:
         cls = self.__class__
-        return (f"<{cls.__module__}.{cls.__qualname__} at {id(self):#x}:"
+        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
                 f" value={self._value}/{self._initial_value}>")
 
     def _check_release(self, n: int) -> None:
@@ -323,7 +357,11 @@ class BoundedSemaphore(Semaphore):
 
 
 class Event:
-    """A green event flag (see ``threading.Event``)."""
+    """A green event flag (see ``threading.Event``).
+
+    Its own waiter list rather than the stdlib's ``Condition`` (no ``_cond``):
+    a set/wait round trip costs half as much.
+    """
 
     def __init__(self) -> None:
         self._m = _mutex()
@@ -333,7 +371,7 @@ class Event:
     def __repr__(self) -> str:
         cls = self.__class__
         status = "set" if self._flag else "unset"
-        return f"<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>"
+        return f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}: {status}>"
 
     def _at_fork_reinit(self) -> None:
         self._m = _mutex()
@@ -343,7 +381,11 @@ class Event:
         """True once ``set()`` was called (and not cleared)."""
         return self._flag
 
-    isSet = is_set
+    def isSet(self) -> bool:
+        """Deprecated alias of ``is_set``."""
+        _warnings.warn("isSet() is deprecated, use is_set() instead",
+                       DeprecationWarning, stacklevel=2)
+        return self._flag
 
     def set(self) -> None:
         """Set the flag and wake every waiter."""
@@ -408,6 +450,13 @@ class Barrier(_std.Barrier):
         super().__init__(parties, action, timeout)
         self._cond = Condition(Lock())
 
+    def __repr__(self) -> str:
+        cls = self.__class__
+        if self.broken:
+            return f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}: broken>"
+        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
+                f" waiters={self.n_waiting}/{self.parties}>")
+
     def _wait(self, timeout: Any) -> None:
         try:
             super()._wait(timeout)
@@ -417,6 +466,18 @@ class Barrier(_std.Barrier):
 
 
 # ----------------------------------------------------------------- Thread
+
+
+def _raise_pending(hub: Any) -> None:
+    """Raise in the root what a green thread handed it (a signal's KeyboardInterrupt).
+
+    The hub delivers it at the root's next wait; ``start()`` and ``join()``,
+    which may not wait, deliver it too, as a real main thread would see it.
+    """
+    if hub is not None:
+        task = hub.current
+        if task.pending_exc is not None:
+            raise reason_error(task, INTERRUPT)
 
 
 def _current_daemon() -> bool:
@@ -440,6 +501,11 @@ class Thread:
 
     def __init__(self, group: Any = None, target: Any = None, name: Any = None,
                  args: Any = (), kwargs: Any = None, *, daemon: Any = None) -> None:
+        if not isinstance(self, Thread):
+            # The stdlib's own subclasses (``_MainThread``, made again after a
+            # fork) call the patched ``threading.Thread.__init__``.
+            _StdThread.__init__(self, group, target, name, args, kwargs, daemon=daemon)
+            return
         assert group is None, "group argument must be None for now"
         if kwargs is None:
             kwargs = {}
@@ -463,12 +529,14 @@ class Thread:
         self._is_stopped = False
         self._handle: Any = None
         self._hub: Any = None
-        self._joiners: list = []
+        # Held while the thread runs (the stdlib's name): join() waits on it.
+        self._tstate_lock: Any = None
         self._initialized = True
         self._stderr = _sys.stderr
 
     def __repr__(self) -> str:
         assert self._initialized, "Thread.__init__() was not called"
+        self.is_alive()  # sets _is_stopped if the thread has ended
         status = "initial"
         if self._is_started:
             status = "started"
@@ -490,33 +558,50 @@ class Thread:
             raise RuntimeError("threads can only be started once")
         self._is_started = True
         self._hub = get_hub()
+        lock = self._tstate_lock = _allocate_lock()
+        lock.acquire()
+        if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
+            with _std._shutdown_locks_lock:
+                _std._shutdown_locks.add(lock)
+        hub = self._hub
         try:
-            self._handle = go(self._bootstrap)
+            starter = _std._start_new_thread
+            if starter is _orig_start_new_thread or starter is _start_new_thread:
+                self._handle = go(self._bootstrap)
+            else:  # replaced (by a test, say): let it start us, or fail
+                starter(self._bootstrap, ())
         except BaseException:
             self._is_started = False
+            self._tstate_lock = None
+            self._forget_tstate_lock(lock)
             raise
+        _raise_pending(hub)
+
+    def _forget_tstate_lock(self, lock: Any) -> None:
+        if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
+            with _std._shutdown_locks_lock:
+                _std._shutdown_locks.discard(lock)
 
     def _bootstrap(self) -> None:
         task = self._hub.current
         ident = self._ident = id(task)
         self._native_id = get_native_id()
         _active[ident] = self
+        lock = self._tstate_lock
         try:
             try:
                 self.run()
-            except (SystemExit, Canceled):
+            except Canceled:
                 pass
+            except KeyboardInterrupt:
+                raise  # a signal's exception: the hub hands it to the root
             except BaseException:
-                _invoke_excepthook(self)
+                _invoke_excepthook(self)  # SystemExit too; the default hook ignores it
         finally:
-            self._is_stopped = True
             _active.pop(ident, None)
             _thread._release_sentinels(ident)
-            with _join_mutex:
-                joiners, self._joiners = self._joiners, []
-            cur = self._hub
-            for w in joiners:
-                _notify(w, True, cur)
+            self._forget_tstate_lock(lock)
+            lock.release()
 
     def run(self) -> None:
         """The thread's activity: calls the target (override it in subclasses)."""
@@ -526,6 +611,22 @@ class Thread:
         finally:
             del self._target, self._args, self._kwargs
 
+    def _stop(self) -> None:
+        self._is_stopped = True
+        self._tstate_lock = None
+
+    def _reset_internal_locks(self, is_alive: bool) -> None:
+        """After a fork (``threading._after_fork``): nothing to reset."""
+
+    def _wait_for_tstate_lock(self, block: bool = True, timeout: Any = -1) -> None:
+        """Wait (or look, ``block=False``) for the end of ``run()``; mark it stopped."""
+        lock = self._tstate_lock
+        if lock is None:
+            return  # already stopped
+        if lock.acquire(block, timeout):
+            lock.release()
+            self._stop()
+
     def join(self, timeout: Any = None) -> None:
         """Wait until the thread ends, or ``timeout`` seconds (None: forever)."""
         if not self._initialized:
@@ -534,36 +635,13 @@ class Thread:
             raise RuntimeError("cannot join thread before it is started")
         if self._ident is not None and self._ident == get_ident():
             raise RuntimeError("cannot join current thread")
-        if self._is_stopped:
-            return
         if timeout is None:
-            deadline = -1
-        elif timeout > 0:
-            deadline = _deadline_after(timeout)
+            self._wait_for_tstate_lock()
         else:
-            return
-        hub = get_hub()
-        task = hub.current
-        if task.canceled:
-            raise Canceled()
-        _join_mutex.acquire()
-        if self._is_stopped:
-            _join_mutex.release()
-            return
-        w = _Waiter(task, hub)
-        self._joiners.append(w)
-        v = _block(hub, task, _join_mutex, deadline)
-        if v is True:
-            return
-        with _join_mutex:
-            w.dead = True
-            try:
-                self._joiners.remove(w)
-            except ValueError:
-                pass
-        if v is TIMEOUT:
-            return
-        raise reason_error(task, v)
+            # the behavior of a negative timeout isn't documented, but
+            # historically .join(timeout=x) for x<0 has acted as if timeout=0
+            self._wait_for_tstate_lock(timeout=max(timeout, 0))
+        _raise_pending(_current_hub())
 
     @property
     def name(self) -> str:
@@ -588,7 +666,10 @@ class Thread:
     def is_alive(self) -> bool:
         """True from ``start()`` until ``run()`` ends."""
         assert self._initialized, "Thread.__init__() not called"
-        return self._is_started and not self._is_stopped
+        if self._is_stopped or not self._is_started:
+            return False
+        self._wait_for_tstate_lock(False)
+        return not self._is_stopped
 
     @property
     def daemon(self) -> bool:
@@ -604,26 +685,48 @@ class Thread:
         self._daemonic = bool(daemonic)
 
     def isDaemon(self) -> bool:
+        """Deprecated: use the ``daemon`` attribute."""
+        _warnings.warn("isDaemon() is deprecated, get the daemon attribute instead",
+                       DeprecationWarning, stacklevel=2)
         return self.daemon
 
     def setDaemon(self, daemonic: Any) -> None:
+        """Deprecated: set the ``daemon`` attribute."""
+        _warnings.warn("setDaemon() is deprecated, set the daemon attribute instead",
+                       DeprecationWarning, stacklevel=2)
         self.daemon = daemonic
 
     def getName(self) -> str:
+        """Deprecated: use the ``name`` attribute."""
+        _warnings.warn("getName() is deprecated, get the name attribute instead",
+                       DeprecationWarning, stacklevel=2)
         return self.name
 
     def setName(self, name: Any) -> None:
+        """Deprecated: set the ``name`` attribute."""
+        _warnings.warn("setName() is deprecated, set the name attribute instead",
+                       DeprecationWarning, stacklevel=2)
         self.name = name
 
 
 class _DummyThread(Thread):
-    """What ``current_thread()`` returns in a coroutine no ``Thread`` started."""
+    """What ``current_thread()`` returns in a coroutine no ``Thread`` started.
 
-    def __init__(self, ident: int) -> None:
+    Made without ``ident`` (by the stdlib's ``current_thread()`` in an OS
+    thread ``threading`` does not know), it stands for that OS thread and
+    registers itself in ``threading._active``, as the stdlib's does.
+    """
+
+    def __init__(self, ident: Any = None) -> None:
         super().__init__(name=_newname("Dummy-%d"), daemon=True)
         self._is_started = True
-        self._ident = ident
         self._native_id = get_native_id()
+        if ident is None:
+            ident = self._ident = _thread._real_get_ident()
+            with _std_active_limbo_lock:
+                _std_active[ident] = self
+        else:
+            self._ident = ident
 
     def is_alive(self) -> bool:
         return True
@@ -642,6 +745,10 @@ def _invoke_excepthook(thread: Thread) -> None:
         hook(args)
     except Exception as exc:
         exc.__suppress_context__ = True
+        del exc
+        stderr = _sys.stderr if _sys.stderr is not None else thread._stderr
+        if stderr is not None:
+            print("Exception in threading.excepthook:", file=stderr, flush=True)
         if _sys.excepthook is not None:
             _sys.excepthook(*_sys.exc_info())
     finally:
@@ -682,13 +789,28 @@ def current_thread() -> Any:
     task = hub.current
     if task is hub.root:
         return _orig_current_thread()
-    t = _active.get(id(task))
+    ident = id(task)
+    t = _active.get(ident)
     if t is not None:
         return t
-    return _DummyThread(id(task))
+    if ident in _thread._raw:
+        # A thread of _thread.start_new_thread: one dummy, in threading._active,
+        # as the stdlib does for a foreign thread.
+        t = _std_active.get(ident)
+        if not isinstance(t, _DummyThread):
+            t = _DummyThread(ident)
+            with _std_active_limbo_lock:
+                _std_active[ident] = t
+                _thread._green_dummies.add(ident)
+        return t
+    return _DummyThread(ident)
 
 
-currentThread = current_thread
+def currentThread() -> Any:
+    """Deprecated alias of ``current_thread``."""
+    _warnings.warn("currentThread() is deprecated, use current_thread() instead",
+                   DeprecationWarning, stacklevel=2)
+    return current_thread()
 
 
 def main_thread() -> Any:
@@ -706,12 +828,27 @@ def active_count() -> int:
     return len(enumerate())
 
 
-activeCount = active_count
+def activeCount() -> int:
+    """Deprecated alias of ``active_count``."""
+    _warnings.warn("activeCount() is deprecated, use active_count() instead",
+                   DeprecationWarning, stacklevel=2)
+    return active_count()
+
+
+def _forget_shutdown_locks() -> None:
+    """Green threads' locks out of ``threading._shutdown_locks``: _at_exit joins them."""
+    if not _HAVE_SHUTDOWN_LOCKS:
+        return
+    with _std._shutdown_locks_lock:
+        locks = _std._shutdown_locks
+        for lock in [x for x in locks if isinstance(x, LockType)]:
+            locks.discard(lock)
 
 
 def _at_exit() -> None:
     """Interpreter exit (from ``threading._shutdown``): join non-daemon green
     threads of this hub, then close the daemon ones and raw ``_thread`` ones."""
+    _forget_shutdown_locks()
     hub = _current_hub()
     if hub is None:
         return
