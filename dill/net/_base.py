@@ -167,9 +167,11 @@ class ByteStream(SocketBase):
 
     # --- generic helpers built on the interface (transports may override)
     def bsend(self, data, deadline=-1):
+        """Send all of ``data`` (bytes-like); see ``bsend``."""
         self.bsendl((data,), deadline)
 
     def brecv(self, n, deadline=-1):
+        """Receive exactly ``n`` bytes; see ``brecv``."""
         if n < 0:
             raise ValueError("brecv: n must be >= 0, got %r" % (n,))
         if n == 0:
@@ -240,15 +242,19 @@ class MessageSocket(SocketBase):
     __slots__ = ()
 
     def msendl(self, buffers, deadline=-1):
+        """Send the concatenation of ``buffers`` as one message."""
         raise NotSupported()
 
     def mrecv(self, deadline=-1):
+        """Receive one whole message (bytes)."""
         raise NotSupported()
 
     def done(self, deadline=-1):
+        """Tell the peer that no more messages follow."""
         raise NotSupported()
 
     def msend(self, data, deadline=-1):
+        """Send ``data`` as one message; see ``msend``."""
         self.msendl((data,), deadline)
 
     def mrecvl(self, buffers, deadline=-1):

@@ -77,6 +77,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._headsize = len(line) + 4
 
     def sendrequest(self, method, resource, deadline=-1):
+        """See ``http_sendrequest``."""
         m = _latin1(method, "http_sendrequest: method")
         r = _latin1(resource, "http_sendrequest: resource")
         if not _TOKEN.match(method):
@@ -87,6 +88,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._is_request = True
 
     def sendstatus(self, status, reason, deadline=-1):
+        """See ``http_sendstatus``."""
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
             raise ValueError("http_sendstatus: status must be an int in 100..599, got %r" % (status,))
         rb = _latin1(reason, "http_sendstatus: reason")
@@ -96,6 +98,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._is_request = False
 
     def sendfield(self, name, value, deadline=-1):
+        """See ``http_sendfield``."""
         n = _latin1(name, "http_sendfield: name")
         if not _TOKEN.match(name):
             raise ValueError("http_sendfield: invalid field name %r" % (name,))
@@ -206,15 +209,18 @@ class HTTPSocket(LayerMixin, SocketBase):
             self._in_release()
 
     def recvrequest(self, deadline=-1):
+        """See ``http_recvrequest``."""
         ev = self._recvhead(h11.SERVER, deadline)
         return ev.method.decode("latin-1"), ev.target.decode("latin-1")
 
     def recvstatus(self, deadline=-1):
+        """See ``http_recvstatus``."""
         ev = self._recvhead(h11.CLIENT, deadline)
         self._last_status = ev.status_code
         return ev.status_code, ev.reason.decode("latin-1")
 
     def recvfield(self, deadline=-1):
+        """See ``http_recvfield``."""
         self._in_check()
         fields = self._fields
         if fields is None:

@@ -106,6 +106,7 @@ class IPAddr:
         return (self._host, self._port)
 
     def with_port(self, port):
+        """A copy of this address with another port."""
         a = IPAddr.__new__(IPAddr)
         a._family = self._family
         a._packed = self._packed
@@ -116,6 +117,7 @@ class IPAddr:
         return a
 
     def equal(self, other, ignore_port=False):
+        """Same family and address (and port, unless ``ignore_port``)."""
         return (isinstance(other, IPAddr) and self._family == other._family
                 and self._packed == other._packed
                 and self._scope_id == other._scope_id
@@ -357,20 +359,25 @@ def ipaddr_remote(name, port, mode=IPADDR_PREF_IPV4, deadline=-1):
 
 
 def ipaddr_equal(a, b, ignore_port=False):
+    """libdill's ``ipaddr_equal``: ``a.equal(b, ignore_port)``."""
     return a.equal(b, ignore_port)
 
 
 def ipaddr_str(a):
+    """libdill's ``ipaddr_str``: the address alone, as text."""
     return str(a)
 
 
 def ipaddr_port(a):
+    """libdill's ``ipaddr_port``: the port number."""
     return a.port
 
 
 def ipaddr_family(a):
+    """libdill's ``ipaddr_family``: ``AF_INET`` or ``AF_INET6``."""
     return a.family
 
 
 def ipaddr_sockaddr(a):
+    """libdill's ``ipaddr_sockaddr``: the tuple the ``socket`` module takes."""
     return a.sockaddr

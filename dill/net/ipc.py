@@ -51,6 +51,7 @@ class IpcSocket(FdStream):
         FdStream.__init__(self, sock, 0, False)
 
     def sendfd(self, fd, deadline=-1):
+        """Send an open file descriptor to the peer; see ``ipc_sendfd``."""
         if hasattr(fd, "fileno"):
             fd = fd.fileno()
         if not isinstance(fd, int) or fd < 0:
@@ -75,6 +76,7 @@ class IpcSocket(FdStream):
                 return
 
     def recvfd(self, deadline=-1):
+        """Receive a file descriptor the peer sent; see ``ipc_recvfd``."""
         b = self._inb
         if b is not None:
             b()
@@ -126,6 +128,7 @@ class IpcListener(Listener):
         self.path = path if path is not None else sock.getsockname()
 
     def accept(self, deadline=-1):
+        """Accept a connection: the ``IpcSocket``; see ``ipc_accept``."""
         s, _ = self._accept(deadline)
         return IpcSocket(s)
 
@@ -176,6 +179,7 @@ def ipc_pair():
 
 
 def ipc_done(s, deadline=-1):
+    """Half-close: the peer's receives raise ``Done`` once it has read everything."""
     _check_type(s, IpcSocket, "ipc_done").done(deadline)
 
 

@@ -79,6 +79,7 @@ class TcpListener(Listener):
         self.addr = IPAddr.from_sockaddr(sock.family, sock.getsockname())
 
     def accept(self, deadline=-1):
+        """Accept a connection: ``(TcpSocket, IPAddr)``; see ``tcp_accept``."""
         s, sa = self._accept(deadline)
         _nodelay(s)
         return TcpSocket(s), IPAddr.from_sockaddr(s.family, sa)

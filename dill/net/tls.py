@@ -36,6 +36,7 @@ class TLSSocket(LayerMixin, ByteStream):
         return self._ssl
 
     def getpeercert(self, binary_form=False):
+        """The peer's certificate, as ``ssl.SSLObject.getpeercert`` returns it."""
         return self._ssl.getpeercert(binary_form)
 
     # ---------------------------------------------------------------- plumbing

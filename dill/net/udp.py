@@ -39,10 +39,12 @@ class UdpSocket(OwnsFd, MessageSocket):
         return self._sock
 
     def fileno(self):
+        """The socket's file descriptor."""
         self._check()
         return self._fd
 
     def send(self, addr, buffers):
+        """Send one datagram; see ``udp_send``."""
         b = self._outb
         if b is not None:
             b()
@@ -65,6 +67,7 @@ class UdpSocket(OwnsFd, MessageSocket):
             pass  # dropped, as libdill does
 
     def recv(self, deadline=-1):
+        """Receive one datagram: ``(IPAddr, bytes)``; see ``udp_recv``."""
         b = self._inb
         if b is not None:
             b()

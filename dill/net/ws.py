@@ -93,6 +93,7 @@ class WSSocket(LayerMixin, MessageSocket):
         return self._proto.send_data(payload, True)
 
     def send(self, data, deadline=-1, flags=None):
+        """See ``ws_send``."""
         text = self._text if flags is None else bool(flags & WS_TEXT)
         self._out_acquire()
         try:
