@@ -37,8 +37,16 @@ overrides ``on_close`` must call ``super().on_close()``.
 from __future__ import annotations
 
 import errno as _errno
+from typing import TYPE_CHECKING, TypeAlias
 
 from dill import BadHandle, Done, Handle, NotSupported
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import NoReturn
+
+    # a per-direction state (see the module docstring): raises when called
+    _State: TypeAlias = Callable[[], NoReturn]
 
 __all__ = [
     "ByteStream",
@@ -53,23 +61,26 @@ __all__ = [
     "mrecvl",
 ]
 
+#: The bytes-like objects the socket layer accepts as data to send.
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
 
 # --------------------------------------------------------------------------- states
 
 
-def BUSY():
+def BUSY() -> NoReturn:
     raise OSError(_errno.EBUSY, "another coroutine is already using this direction of the socket")
 
 
-def RESET():
+def RESET() -> NoReturn:
     raise ConnectionResetError(_errno.ECONNRESET, "connection broken (an earlier error in this direction is sticky)")
 
 
-def DONE():
+def DONE() -> NoReturn:
     raise Done()
 
 
-def CLOSED():
+def CLOSED() -> NoReturn:
     raise BadHandle()
 
 
@@ -86,7 +97,10 @@ class SocketBase(Handle):
     # "_closed" is Handle's flag; declared here so slotted subclasses can set it
     __slots__ = ("_closed", "_inb", "_outb")
 
-    def __init__(self):
+    _inb: _State | None
+    _outb: _State | None
+
+    def __init__(self) -> None:
         Handle.__init__(self)
         self._closed = False
         self._inb = None
@@ -132,7 +146,7 @@ class SocketBase(Handle):
         if self._outb is not CLOSED:
             self._outb = kind
 
-    def on_close(self):
+    def on_close(self) -> None:
         self._inb = CLOSED
         self._outb = CLOSED
 
@@ -146,31 +160,31 @@ class ByteStream(SocketBase):
     __slots__ = ()
 
     # --- the interface subclasses implement
-    def bsendl(self, buffers, deadline=-1):
+    def bsendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         """Send every byte of every buffer, or raise."""
         raise NotSupported()
 
-    def brecv_some(self, n, deadline=-1):
+    def brecv_some(self, n: int, deadline: int | None = -1) -> bytes:
         """Return 1..n bytes, waiting only if none is available.
 
         Raises Done at the peer's end of stream, TimedOut/Canceled only if it had to
         wait and nothing arrived."""
         raise NotSupported()
 
-    def unrecv(self, data):
+    def unrecv(self, data: BytesLike) -> None:
         """Push ``data`` back to the front of the receive buffer."""
         raise NotSupported()
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Half-close the outbound direction."""
         raise NotSupported()
 
     # --- generic helpers built on the interface (transports may override)
-    def bsend(self, data, deadline=-1):
+    def bsend(self, data: BytesLike, deadline: int | None = -1) -> None:
         """Send all of ``data`` (bytes-like); see ``bsend``."""
         self.bsendl((data,), deadline)
 
-    def brecv(self, n, deadline=-1):
+    def brecv(self, n: int, deadline: int | None = -1) -> bytes:
         """Receive exactly ``n`` bytes; see ``brecv``."""
         if n < 0:
             raise ValueError("brecv: n must be >= 0, got %r" % (n,))
@@ -192,13 +206,15 @@ class ByteStream(SocketBase):
             raise
         return b"".join(parts)
 
-    def brecvl(self, buffers, deadline=-1):
+    def brecvl(self, buffers: Sequence[bytearray | memoryview | int],
+               deadline: int | None = -1) -> None:
         """Fill each writable buffer in place (an int entry skips that many bytes).
 
         On an error part-way, every byte received by this call is pushed back."""
-        views = []
+        views: list[memoryview | int] = []
         for b in buffers:
             if isinstance(b, int):
+
                 if b < 0:
                     raise ValueError("brecvl: a skip length must be >= 0")
                 views.append(b)
@@ -241,23 +257,24 @@ class MessageSocket(SocketBase):
 
     __slots__ = ()
 
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         """Send the concatenation of ``buffers`` as one message."""
         raise NotSupported()
 
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         """Receive one whole message (bytes)."""
         raise NotSupported()
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Tell the peer that no more messages follow."""
         raise NotSupported()
 
-    def msend(self, data, deadline=-1):
+    def msend(self, data: BytesLike, deadline: int | None = -1) -> None:
         """Send ``data`` as one message; see ``msend``."""
         self.msendl((data,), deadline)
 
-    def mrecvl(self, buffers, deadline=-1):
+    def mrecvl(self, buffers: Sequence[bytearray | memoryview] | None,
+               deadline: int | None = -1) -> int:
         """Receive one message, scattered into ``buffers``; returns its size.
 
         ``buffers=None`` receives and drops the message. A message larger than the
@@ -291,62 +308,65 @@ class MessageSocket(SocketBase):
 # --------------------------------------------------------------------------- functions
 
 
-def _notsup(s, what):
+def _notsup(s: object, what: str) -> NoReturn:
     if isinstance(s, Handle):
         raise NotSupported(_errno.ENOTSUP, "%s is not supported on %s" % (what, type(s).__name__))
     raise TypeError("%s expects a dill socket handle, got %s" % (what, type(s).__name__))
 
 
-def bsend(s, data, deadline=-1):
+def bsend(s: ByteStream, data: BytesLike, deadline: int | None = -1) -> None:
     """Send all of ``data`` (bytes-like) on bytestream ``s``."""
     if isinstance(s, ByteStream):
         return s.bsend(data, deadline)
     _notsup(s, "bsend")
 
 
-def brecv(s, n, deadline=-1):
+def brecv(s: ByteStream, n: int, deadline: int | None = -1) -> bytes:
     """Receive exactly ``n`` bytes from bytestream ``s``."""
     if isinstance(s, ByteStream):
         return s.brecv(n, deadline)
     _notsup(s, "brecv")
 
 
-def bsendl(s, buffers, deadline=-1):
+def bsendl(s: ByteStream, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
     """Send every buffer of ``buffers`` (gather) on bytestream ``s``."""
     if isinstance(s, ByteStream):
         return s.bsendl(buffers, deadline)
     _notsup(s, "bsendl")
 
 
-def brecvl(s, buffers, deadline=-1):
+def brecvl(s: ByteStream, buffers: Sequence[bytearray | memoryview | int],
+           deadline: int | None = -1) -> None:
     """Fill the writable ``buffers`` in place (scatter) from bytestream ``s``."""
     if isinstance(s, ByteStream):
         return s.brecvl(buffers, deadline)
     _notsup(s, "brecvl")
 
 
-def msend(s, data, deadline=-1):
+def msend(s: MessageSocket, data: BytesLike, deadline: int | None = -1) -> None:
     """Send one message on message socket ``s``."""
     if isinstance(s, MessageSocket):
         return s.msend(data, deadline)
     _notsup(s, "msend")
 
 
-def mrecv(s, deadline=-1):
+def mrecv(s: MessageSocket, deadline: int | None = -1) -> bytes:
     """Receive one message from message socket ``s``."""
     if isinstance(s, MessageSocket):
         return s.mrecv(deadline)
     _notsup(s, "mrecv")
 
 
-def msendl(s, buffers, deadline=-1):
+def msendl(s: MessageSocket, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
     """Send the concatenation of ``buffers`` as one message."""
     if isinstance(s, MessageSocket):
         return s.msendl(buffers, deadline)
     _notsup(s, "msendl")
 
 
-def mrecvl(s, buffers, deadline=-1):
+def mrecvl(s: MessageSocket, buffers: Sequence[bytearray | memoryview] | None,
+           deadline: int | None = -1) -> int:
+
     """Receive one message into ``buffers``; return its size."""
     if isinstance(s, MessageSocket):
         return s.mrecvl(buffers, deadline)

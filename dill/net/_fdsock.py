@@ -11,12 +11,18 @@ from __future__ import annotations
 import errno as _errno
 import socket as _socket
 import struct as _struct
+from typing import TYPE_CHECKING
 
 from dill import Done, Handle, TimedOut, fdclean, fdin, fdout, now
 from dill._fd import forget_fd
 from dill._hub import get_hub
 
 from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._base import BytesLike
 
 _EMPTY = b""
 _READAHEAD = 65536
@@ -76,12 +82,12 @@ class FdStream(OwnsFd, ByteStream):
 
     # ------------------------------------------------------------------ misc
     @property
-    def socket(self):
+    def socket(self) -> _socket.socket:
         """The underlying stdlib socket (still owned by this handle)."""
         self._check()
         return self._sock
 
-    def fileno(self):
+    def fileno(self) -> int:
         self._check()
         return self._fd
 
@@ -121,7 +127,7 @@ class FdStream(OwnsFd, ByteStream):
             b()
 
     # ------------------------------------------------------------------ receive
-    def brecv(self, n, deadline=-1):
+    def brecv(self, n: int, deadline: int | None = -1) -> bytes:
         b = self._inb
         if b is not None:
             b()
@@ -197,7 +203,7 @@ class FdStream(OwnsFd, ByteStream):
                 self._roff = 0
             raise
 
-    def brecv_some(self, n, deadline=-1):
+    def brecv_some(self, n: int, deadline: int | None = -1) -> bytes:
         b = self._inb
         if b is not None:
             b()
@@ -244,7 +250,7 @@ class FdStream(OwnsFd, ByteStream):
                 return chunk[:n]
             return chunk
 
-    def unrecv(self, data):
+    def unrecv(self, data: BytesLike) -> None:
         if not data:
             return
         rest = self._rdata[self._roff:]
@@ -252,7 +258,7 @@ class FdStream(OwnsFd, ByteStream):
         self._roff = 0
 
     # ------------------------------------------------------------------ send
-    def bsend(self, data, deadline=-1):
+    def bsend(self, data: BytesLike, deadline: int | None = -1) -> None:
         b = self._outb
         if b is not None:
             b()
@@ -282,7 +288,7 @@ class FdStream(OwnsFd, ByteStream):
                 self._outb = RESET
                 raise _reset_exc(e) from None
 
-    def bsendl(self, buffers, deadline=-1):
+    def bsendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         b = self._outb
         if b is not None:
             b()
@@ -325,7 +331,7 @@ class FdStream(OwnsFd, ByteStream):
                 views[0] = views[0][k:]
 
     # ------------------------------------------------------------------ termination
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         b = self._outb
         if b is not None:
             b()
@@ -336,7 +342,7 @@ class FdStream(OwnsFd, ByteStream):
             raise _reset_exc(e) from None
         self._outb = DONE
 
-    def close_graceful(self, deadline=-1):
+    def close_graceful(self, deadline: int | None = -1) -> None:
         """libdill's tcp_close/ipc_close: done, drain the peer until it is done, close.
 
         Whatever happens, the socket is closed when this returns or raises; a failure
@@ -384,7 +390,7 @@ class FdStream(OwnsFd, ByteStream):
             if dl >= 0 and drained > _READAHEAD and now() >= dl:
                 raise TimedOut()
 
-    def on_close(self):
+    def on_close(self) -> None:
         ByteStream.on_close(self)
         sock = self._sock
         forget_fd(self._fd)
@@ -410,12 +416,12 @@ class Listener(OwnsFd, Handle):
         self._fd = sock.fileno()
 
     @property
-    def socket(self):
+    def socket(self) -> _socket.socket:
         """The underlying stdlib socket (still owned by this handle)."""
         self._check()
         return self._sock
 
-    def fileno(self):
+    def fileno(self) -> int:
         self._check()
         return self._fd
 
@@ -423,8 +429,9 @@ class Listener(OwnsFd, Handle):
         self._check()
         return accept_raw(self._sock, self._fd, deadline)
 
-    def on_close(self):
+    def on_close(self) -> None:
         forget_fd(self._fd)
+
         self._sock.close()
 
 

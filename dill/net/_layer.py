@@ -9,6 +9,7 @@ without closing it, and closes the layer itself.
 from __future__ import annotations
 
 import errno as _errno
+from typing import Any
 
 from dill import Done
 
@@ -77,7 +78,8 @@ def close_quietly(h):
 class LayerMixin:
     """Ownership of the socket beneath. Put before the socket base class in the MRO."""
 
-    _s = None
+    _s: Any = None  # the socket beneath: a ByteStream or a MessageSocket
+
 
     def on_close(self):
         super().on_close()

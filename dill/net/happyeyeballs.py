@@ -14,12 +14,16 @@ tests can replace them.
 from __future__ import annotations
 
 import errno as _errno
+from typing import TYPE_CHECKING
 
 import dill as _dill
 
 from . import ipaddr as _ipaddr_mod
 from . import tcp as _tcp_mod
 from .ipaddr import IPADDR_IPV4, IPADDR_IPV6
+
+if TYPE_CHECKING:
+    from .tcp import TcpSocket
 
 __all__ = ["happyeyeballs_connect"]
 
@@ -49,7 +53,8 @@ def _close_quietly(s):
         pass
 
 
-def happyeyeballs_connect(name, port, deadline=-1):
+def happyeyeballs_connect(name: str, port: int, deadline: int | None = -1) -> TcpSocket:
+
     """Connect to ``name``:``port`` over TCP, IPv6 and IPv4 raced per RFC 8305."""
     if not isinstance(name, str) or not name:
         raise ValueError("happyeyeballs_connect: name must be a non-empty str")
@@ -139,7 +144,7 @@ def happyeyeballs_connect(name, port, deadline=-1):
                     raise
                 continue
             except _dill.Done as e:
-                order.remove(clauses[e.index][1])
+                order.remove(clauses[e.index][1])  # type: ignore[index]  # choose() sets it
                 continue
             if idx == 0:
                 ok, v = val

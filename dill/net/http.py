@@ -51,7 +51,13 @@ def _latin1(s, what):
 class HTTPSocket(LayerMixin, SocketBase):
     """An HTTP head socket over a bytestream."""
 
-    def __init__(self, s):
+    _head: list[bytes] | None
+    _conn: h11.Connection | None
+    _fields: list[tuple[str, str]] | None
+    _last_status: int | None
+    _is_request: bool
+
+    def __init__(self, s: ByteStream) -> None:
         SocketBase.__init__(self)
         self._s = s
         # send side: the head being built (list of lines as bytes), and its size
@@ -63,7 +69,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._fieldpos = 0
         self._last_status = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<HTTPSocket %s>" % ("closed" if self._s is None else "open")
 
     # ---------------------------------------------------------------- send side
@@ -76,7 +82,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._head = [line]
         self._headsize = len(line) + 4
 
-    def sendrequest(self, method, resource, deadline=-1):
+    def sendrequest(self, method: str, resource: str, deadline: int | None = -1) -> None:
         """See ``http_sendrequest``."""
         m = _latin1(method, "http_sendrequest: method")
         r = _latin1(resource, "http_sendrequest: resource")
@@ -87,7 +93,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._start_head(b"%s %s HTTP/1.1" % (m, r))
         self._is_request = True
 
-    def sendstatus(self, status, reason, deadline=-1):
+    def sendstatus(self, status: int, reason: str, deadline: int | None = -1) -> None:
         """See ``http_sendstatus``."""
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
             raise ValueError("http_sendstatus: status must be an int in 100..599, got %r" % (status,))
@@ -97,7 +103,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._start_head(b"HTTP/1.1 %d %s" % (status, rb))
         self._is_request = False
 
-    def sendfield(self, name, value, deadline=-1):
+    def sendfield(self, name: str, value: str, deadline: int | None = -1) -> None:
         """See ``http_sendfield``."""
         n = _latin1(name, "http_sendfield: name")
         if not _TOKEN.match(name):
@@ -115,7 +121,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         self._head.append(line)
         self._headsize += len(line) + 2
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Finish the head (the blank line) and send it."""
         self._out_acquire()
         try:
@@ -208,18 +214,18 @@ class HTTPSocket(LayerMixin, SocketBase):
         finally:
             self._in_release()
 
-    def recvrequest(self, deadline=-1):
+    def recvrequest(self, deadline: int | None = -1) -> tuple[str, str]:
         """See ``http_recvrequest``."""
         ev = self._recvhead(h11.SERVER, deadline)
         return ev.method.decode("latin-1"), ev.target.decode("latin-1")
 
-    def recvstatus(self, deadline=-1):
+    def recvstatus(self, deadline: int | None = -1) -> tuple[int, str]:
         """See ``http_recvstatus``."""
         ev = self._recvhead(h11.CLIENT, deadline)
         self._last_status = ev.status_code
         return ev.status_code, ev.reason.decode("latin-1")
 
-    def recvfield(self, deadline=-1):
+    def recvfield(self, deadline: int | None = -1) -> tuple[str, str]:
         """See ``http_recvfield``."""
         self._in_check()
         fields = self._fields
@@ -232,7 +238,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         return fields[i]
 
 
-def http_attach(s):
+def http_attach(s: ByteStream) -> HTTPSocket:
     """Stack HTTP on bytestream ``s`` (which it now owns); return the HTTP socket."""
     check_lower(s, ByteStream, "http_attach")
     return HTTPSocket(s)
@@ -243,50 +249,51 @@ def _check(s, who):
         raise TypeError("%s expects an HTTP socket, got %s" % (who, type(s).__name__))
 
 
-def http_sendrequest(s, method, resource, deadline=-1):
+def http_sendrequest(s: HTTPSocket, method: str, resource: str, deadline: int | None = -1) -> None:
     """Start a request head: ``METHOD resource HTTP/1.1``."""
     _check(s, "http_sendrequest")
     s.sendrequest(method, resource, deadline)
 
 
-def http_sendstatus(s, status, reason, deadline=-1):
+def http_sendstatus(s: HTTPSocket, status: int, reason: str, deadline: int | None = -1) -> None:
     """Start a response head: ``HTTP/1.1 status reason``."""
     _check(s, "http_sendstatus")
     s.sendstatus(status, reason, deadline)
 
 
-def http_sendfield(s, name, value, deadline=-1):
+def http_sendfield(s: HTTPSocket, name: str, value: str, deadline: int | None = -1) -> None:
     """Add a field ``name: value`` (value trimmed) to the head being sent."""
     _check(s, "http_sendfield")
     s.sendfield(name, value, deadline)
 
 
-def http_done(s, deadline=-1):
+def http_done(s: HTTPSocket, deadline: int | None = -1) -> None:
     """Finish the head being sent (blank line) and send it. Later sends raise Done."""
     _check(s, "http_done")
     s.done(deadline)
 
 
-def http_recvrequest(s, deadline=-1):
+def http_recvrequest(s: HTTPSocket, deadline: int | None = -1) -> tuple[str, str]:
     """Receive a request head; return ``(method, resource)``. Then ``http_recvfield``."""
     _check(s, "http_recvrequest")
     return s.recvrequest(deadline)
 
 
-def http_recvstatus(s, deadline=-1):
+def http_recvstatus(s: HTTPSocket, deadline: int | None = -1) -> tuple[int, str]:
     """Receive a response head; return ``(status, reason)``. Then ``http_recvfield``."""
     _check(s, "http_recvstatus")
     return s.recvstatus(deadline)
 
 
-def http_recvfield(s, deadline=-1):
+def http_recvfield(s: HTTPSocket, deadline: int | None = -1) -> tuple[str, str]:
     """Return the next field of the received head as ``(name, value)``; raise Done
     after the last one."""
     _check(s, "http_recvfield")
     return s.recvfield(deadline)
 
 
-def http_detach(s, deadline=-1):
+def http_detach(s: HTTPSocket, deadline: int | None = -1) -> ByteStream:
+
     """Finish the head being sent, if any, and return the bytestream beneath; the body
     (anything after the received head) is read from it. On failure the stack is closed."""
     _check(s, "http_detach")

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import errno as _errno
 import socket as _socket
+from typing import TYPE_CHECKING, Any
 
 import dill as _dill
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: ``IPAddr.sockaddr``: (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6
+    _SockAddr: TypeAlias = tuple[str, int] | tuple[str, int, int, int]
 
 __all__ = [
     "IPAddr",
@@ -42,7 +49,8 @@ class IPAddr:
 
     __slots__ = ("_family", "_host", "_port", "_flowinfo", "_scope_id", "_packed")
 
-    def __init__(self, host, port=0, family=None, *, flowinfo=0, scope_id=0):
+    def __init__(self, host: str, port: int = 0, family: int | None = None, *,
+                 flowinfo: int = 0, scope_id: int = 0) -> None:
         if isinstance(host, IPAddr):
             raise TypeError("use IPAddr.with_port() to copy an address")
         if not isinstance(host, str):
@@ -76,7 +84,7 @@ class IPAddr:
         self._scope_id = scope_id
 
     @classmethod
-    def from_sockaddr(cls, family, sockaddr):
+    def from_sockaddr(cls, family: int, sockaddr: tuple[Any, ...]) -> IPAddr:
         if family == _AF_INET6:
             host, port, flowinfo, scope_id = sockaddr[:4]
             host = host.partition("%")[0]
@@ -84,28 +92,28 @@ class IPAddr:
         return cls(sockaddr[0], sockaddr[1], _AF_INET)
 
     @property
-    def family(self):
+    def family(self) -> int:
         return self._family
 
     @property
-    def port(self):
+    def port(self) -> int:
         return self._port
 
     @property
-    def host(self):
+    def host(self) -> str:
         return self._host
 
     @property
-    def packed(self):
+    def packed(self) -> bytes:
         return self._packed
 
     @property
-    def sockaddr(self):
+    def sockaddr(self) -> _SockAddr:
         if self._family == _AF_INET6:
             return (self._host, self._port, self._flowinfo, self._scope_id)
         return (self._host, self._port)
 
-    def with_port(self, port):
+    def with_port(self, port: int) -> IPAddr:
         """A copy of this address with another port."""
         a = IPAddr.__new__(IPAddr)
         a._family = self._family
@@ -116,28 +124,28 @@ class IPAddr:
         a._scope_id = self._scope_id
         return a
 
-    def equal(self, other, ignore_port=False):
+    def equal(self, other: object, ignore_port: bool = False) -> bool:
         """Same family and address (and port, unless ``ignore_port``)."""
         return (isinstance(other, IPAddr) and self._family == other._family
                 and self._packed == other._packed
                 and self._scope_id == other._scope_id
                 and (ignore_port or self._port == other._port))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, IPAddr):
             return NotImplemented
         return self.equal(other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self._family, self._packed, self._port, self._scope_id))
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self._host
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "IPAddr(%r, %d)" % (self._host, self._port)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._host, self._port, self._family, self._flowinfo, self._scope_id))
 
 
@@ -229,7 +237,7 @@ def _iface_addrs(name):
     return v4, v6
 
 
-def ipaddr_local(name, port, mode=IPADDR_PREF_IPV4):
+def ipaddr_local(name: str | None, port: int, mode: int | None = IPADDR_PREF_IPV4) -> IPAddr:
     """A local address: ``None`` (any address), an IP literal or an interface name.
 
     Never does DNS. An unknown name raises OSError ENODEV."""
@@ -309,7 +317,8 @@ def _check_name(name):
         raise ValueError("name must not be empty")
 
 
-def ipaddr_remotes(name, port, mode=IPADDR_PREF_IPV4, limit=None, deadline=-1):
+def ipaddr_remotes(name: str, port: int, mode: int | None = IPADDR_PREF_IPV4,
+                   limit: int | None = None, deadline: int | None = -1) -> list[IPAddr]:
     """Every address of ``name`` (literal or DNS), preferred family first.
 
     Returns a list of at most ``limit`` addresses; empty if there is none."""
@@ -333,6 +342,8 @@ def ipaddr_remotes(name, port, mode=IPADDR_PREF_IPV4, limit=None, deadline=-1):
             infos = _in_thread(_getaddrinfo, (name, port, _socket.AF_UNSPEC), deadline)
         except _socket.gaierror:
             infos = []
+        v4: list[IPAddr]
+        v6: list[IPAddr]
         v4, v6 = [], []
         seen = set()
         for fam, _t, _p, _c, sa in infos:
@@ -349,7 +360,8 @@ def ipaddr_remotes(name, port, mode=IPADDR_PREF_IPV4, limit=None, deadline=-1):
     return res
 
 
-def ipaddr_remote(name, port, mode=IPADDR_PREF_IPV4, deadline=-1):
+def ipaddr_remote(name: str, port: int, mode: int | None = IPADDR_PREF_IPV4,
+                  deadline: int | None = -1) -> IPAddr:
     """One address of ``name``: an IP literal or a DNS name (resolved without
     blocking the hub, honouring ``deadline``). No address: OSError EADDRNOTAVAIL."""
     res = ipaddr_remotes(name, port, mode, 1, deadline)
@@ -358,26 +370,27 @@ def ipaddr_remote(name, port, mode=IPADDR_PREF_IPV4, deadline=-1):
     return res[0]
 
 
-def ipaddr_equal(a, b, ignore_port=False):
+def ipaddr_equal(a: IPAddr, b: IPAddr, ignore_port: bool = False) -> bool:
     """libdill's ``ipaddr_equal``: ``a.equal(b, ignore_port)``."""
     return a.equal(b, ignore_port)
 
 
-def ipaddr_str(a):
+def ipaddr_str(a: IPAddr) -> str:
     """libdill's ``ipaddr_str``: the address alone, as text."""
     return str(a)
 
 
-def ipaddr_port(a):
+def ipaddr_port(a: IPAddr) -> int:
     """libdill's ``ipaddr_port``: the port number."""
     return a.port
 
 
-def ipaddr_family(a):
+def ipaddr_family(a: IPAddr) -> int:
     """libdill's ``ipaddr_family``: ``AF_INET`` or ``AF_INET6``."""
     return a.family
 
 
-def ipaddr_sockaddr(a):
+def ipaddr_sockaddr(a: IPAddr) -> _SockAddr:
+
     """libdill's ``ipaddr_sockaddr``: the tuple the ``socket`` module takes."""
     return a.sockaddr

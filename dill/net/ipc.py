@@ -6,11 +6,15 @@ import array as _array
 import errno as _errno
 import os as _os
 import socket as _socket
+from typing import TYPE_CHECKING
 
 from dill import Done, Handle
 
 from ._base import CLOSED, DONE, RESET
 from ._fdsock import FdStream, Listener, _reset_exc, connect_raw
+
+if TYPE_CHECKING:
+    from _typeshed import HasFileno, StrOrBytesPath
 
 __all__ = [
     "IpcSocket",
@@ -31,7 +35,7 @@ _FD_MARK = b"\xcc"
 _ANCSIZE = _socket.CMSG_SPACE(_array.array("i", [0]).itemsize * 4)
 
 
-def _path_arg(path):
+def _path_arg(path: StrOrBytesPath) -> str | bytes:
     if isinstance(path, (str, bytes)):
         return path
     if isinstance(path, _os.PathLike):
@@ -47,10 +51,10 @@ class IpcSocket(FdStream):
 
     __slots__ = ()
 
-    def __init__(self, sock):
+    def __init__(self, sock: _socket.socket) -> None:
         FdStream.__init__(self, sock, 0, False)
 
-    def sendfd(self, fd, deadline=-1):
+    def sendfd(self, fd: int | HasFileno, deadline: int | None = -1) -> None:
         """Send an open file descriptor to the peer; see ``ipc_sendfd``."""
         if hasattr(fd, "fileno"):
             fd = fd.fileno()
@@ -75,7 +79,7 @@ class IpcSocket(FdStream):
             if k == 1:
                 return
 
-    def recvfd(self, deadline=-1):
+    def recvfd(self, deadline: int | None = -1) -> int:
         """Receive a file descriptor the peer sent; see ``ipc_recvfd``."""
         b = self._inb
         if b is not None:
@@ -98,7 +102,8 @@ class IpcSocket(FdStream):
         if not data:
             self._rerr = DONE
             raise Done()
-        fds = []
+        fds: list[int] = []
+
         for level, typ, payload in anc:
             if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
                 a = _array.array("i")
@@ -112,7 +117,7 @@ class IpcSocket(FdStream):
             _os.close(extra)
         return fds[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._outb is CLOSED:
             return "<IpcSocket closed>"
         return "<IpcSocket fd=%d>" % self._fd
@@ -123,20 +128,20 @@ class IpcListener(Listener):
 
     __slots__ = ("path",)
 
-    def __init__(self, sock, path=None):
+    def __init__(self, sock: _socket.socket, path: str | bytes | None = None) -> None:
         Listener.__init__(self, sock)
         self.path = path if path is not None else sock.getsockname()
 
-    def accept(self, deadline=-1):
+    def accept(self, deadline: int | None = -1) -> IpcSocket:
         """Accept a connection: the ``IpcSocket``; see ``ipc_accept``."""
         s, _ = self._accept(deadline)
         return IpcSocket(s)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<IpcListener %r>" % (self.path,)
 
 
-def ipc_listen(path, backlog=128):
+def ipc_listen(path: StrOrBytesPath, backlog: int = 128) -> IpcListener:
     """Listen on UNIX socket ``path`` (not unlinked first, as in libdill)."""
     path = _path_arg(path)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -159,12 +164,12 @@ def _check_type(s, cls, what):
     raise TypeError("%s: expected a dill handle, got %s" % (what, type(s).__name__))
 
 
-def ipc_accept(ls, deadline=-1):
+def ipc_accept(ls: IpcListener, deadline: int | None = -1) -> IpcSocket:
     """Accept a connection on an IPC listener: the IpcSocket."""
     return _check_type(ls, IpcListener, "ipc_accept").accept(deadline)
 
 
-def ipc_connect(path, deadline=-1):
+def ipc_connect(path: StrOrBytesPath, deadline: int | None = -1) -> IpcSocket:
     """Connect to the UNIX socket at ``path``."""
     path = _path_arg(path)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -172,18 +177,18 @@ def ipc_connect(path, deadline=-1):
     return IpcSocket(sock)
 
 
-def ipc_pair():
+def ipc_pair() -> tuple[IpcSocket, IpcSocket]:
     """A connected pair of IPC sockets."""
     a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     return IpcSocket(a), IpcSocket(b)
 
 
-def ipc_done(s, deadline=-1):
+def ipc_done(s: IpcSocket, deadline: int | None = -1) -> None:
     """Half-close: the peer's receives raise ``Done`` once it has read everything."""
     _check_type(s, IpcSocket, "ipc_done").done(deadline)
 
 
-def ipc_close(s, deadline=-1):
+def ipc_close(s: IpcSocket | IpcListener, deadline: int | None = -1) -> None:
     """Graceful close (see tcp_close); on a listener, same as hclose."""
     if isinstance(s, IpcListener):
         s.close()
@@ -191,18 +196,18 @@ def ipc_close(s, deadline=-1):
     _check_type(s, IpcSocket, "ipc_close").close_graceful(deadline)
 
 
-def ipc_sendfd(s, fd, deadline=-1):
+def ipc_sendfd(s: IpcSocket, fd: int | HasFileno, deadline: int | None = -1) -> None:
     """Send file descriptor ``fd`` (the caller keeps its own copy)."""
     _check_type(s, IpcSocket, "ipc_sendfd").sendfd(fd, deadline)
 
 
-def ipc_recvfd(s, deadline=-1):
+def ipc_recvfd(s: IpcSocket, deadline: int | None = -1) -> int:
     """Receive a file descriptor sent by ipc_sendfd; the caller owns it.
     EPROTO if the next byte carries none."""
     return _check_type(s, IpcSocket, "ipc_recvfd").recvfd(deadline)
 
 
-def ipc_fromfd(sock):
+def ipc_fromfd(sock: _socket.socket | int) -> IpcSocket:
     """Wrap a connected AF_UNIX stream ``socket.socket`` (owned from then on)."""
     if isinstance(sock, int):
         sock = _socket.socket(fileno=sock)
@@ -213,7 +218,8 @@ def ipc_fromfd(sock):
     return IpcSocket(sock)
 
 
-def ipc_listener_fromfd(sock):
+def ipc_listener_fromfd(sock: _socket.socket | int) -> IpcListener:
+
     """Wrap a listening AF_UNIX stream ``socket.socket`` (owned from then on)."""
     if isinstance(sock, int):
         sock = _socket.socket(fileno=sock)

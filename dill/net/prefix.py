@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dill import Done
 from ._base import ByteStream, MessageSocket, DONE
 from ._layer import (
@@ -10,6 +12,12 @@ from ._layer import (
     check_lower, check_max_size,
 )
 from ._base import RESET
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Literal
+
+    from ._base import BytesLike
 
 __all__ = [
     "PREFIX_BIG_ENDIAN",
@@ -26,7 +34,9 @@ PREFIX_LITTLE_ENDIAN = 1
 class PrefixSocket(LayerMixin, MessageSocket):
     """A message socket: each message is a ``hdrlen``-byte length, then the payload."""
 
-    def __init__(self, s, hdrlen, flags, max_size):
+    _order: Literal["little", "big"]
+
+    def __init__(self, s: ByteStream, hdrlen: int, flags: int, max_size: int) -> None:
         MessageSocket.__init__(self)
         self._s = s
         self._hdrlen = hdrlen
@@ -35,11 +45,11 @@ class PrefixSocket(LayerMixin, MessageSocket):
         self._max = max_size
         self._rx = bytearray()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<PrefixSocket hdrlen=%d %s>" % (self._hdrlen, "closed" if self._s is None else "open")
 
     # ---------------------------------------------------------------- send
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         self._out_acquire()
         try:
             bufs = [b if isinstance(b, bytes) else memoryview(b).cast("B") for b in buffers]
@@ -54,12 +64,12 @@ class PrefixSocket(LayerMixin, MessageSocket):
         finally:
             self._out_release()
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Half-close: finish the bytestream beneath (the peer's receives raise Done)."""
         self._done_below(deadline)
 
     # ---------------------------------------------------------------- receive
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         self._in_acquire()
         try:
             rx = self._rx
@@ -100,7 +110,8 @@ class PrefixSocket(LayerMixin, MessageSocket):
         rx += data
 
 
-def prefix_attach(s, hdrlen=8, flags=0, max_size=DEFAULT_MAX_SIZE):
+def prefix_attach(s: ByteStream, hdrlen: int = 8, flags: int = 0,
+                  max_size: int | None = DEFAULT_MAX_SIZE) -> PrefixSocket:
     """Stack PREFIX on bytestream ``s`` (which it now owns) and return the message socket."""
     if not isinstance(hdrlen, int) or hdrlen < 1:
         raise ValueError("prefix_attach: hdrlen must be a positive int, got %r" % (hdrlen,))
@@ -111,7 +122,8 @@ def prefix_attach(s, hdrlen=8, flags=0, max_size=DEFAULT_MAX_SIZE):
     return PrefixSocket(s, hdrlen, flags, max_size)
 
 
-def prefix_detach(s, deadline=-1):
+def prefix_detach(s: PrefixSocket, deadline: int | None = -1) -> ByteStream:
+
     """Remove PREFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, PrefixSocket):
         raise TypeError("prefix_detach expects a PREFIX socket, got %s" % type(s).__name__)

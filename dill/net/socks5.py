@@ -12,9 +12,15 @@ from __future__ import annotations
 import errno as _errno
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 
 from ._base import ByteStream
 from ._layer import EPROTO_error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .ipaddr import IPAddr
 
 __all__ = [
     "SOCKS5_CONNECT",
@@ -136,7 +142,9 @@ def _recv_addr(s, atyp, deadline):
 
 # ------------------------------------------------------------------ client
 
-def socks5_client_connect(s, host, port, deadline=-1, username=None, password=None):
+def socks5_client_connect(s: ByteStream, host: str | IPAddr, port: int, deadline: int | None = -1,
+                          username: str | bytes | None = None,
+                          password: str | bytes | None = None) -> None:
     """Ask the SOCKS5 proxy at the other end of bytestream ``s`` to connect to
     ``host``:``port`` (an IP literal is sent as an address, anything else as a name
     the proxy resolves; an IPAddr is accepted too). With ``username`` and ``password``,
@@ -183,7 +191,8 @@ def socks5_client_connect(s, host, port, deadline=-1, username=None, password=No
 
 # ------------------------------------------------------------------ proxy side
 
-def socks5_proxy_auth(s, auth, deadline=-1):
+def socks5_proxy_auth(s: ByteStream, auth: Callable[[str, str], object] | None,
+                      deadline: int | None = -1) -> None:
     """Proxy side: negotiate authentication with the client on ``s``. ``auth`` is
     ``None`` (no authentication) or ``auth(username, password) -> bool``. A client that
     cannot or does not authenticate gets the refusal and PermissionError is raised."""
@@ -215,7 +224,7 @@ def socks5_proxy_auth(s, auth, deadline=-1):
         raise PermissionError(_errno.EACCES, "socks5: credentials refused")
 
 
-def socks5_proxy_recvcommand(s, deadline=-1):
+def socks5_proxy_recvcommand(s: ByteStream, deadline: int | None = -1) -> tuple[int, str, int]:
     """Proxy side: receive the client's request; return ``(command, host, port)`` with
     ``host`` a str (an IP literal or a name, not resolved)."""
     _bytestream(s, "socks5_proxy_recvcommand")
@@ -238,7 +247,9 @@ def socks5_proxy_recvcommand(s, deadline=-1):
     return cmd, addr[0], addr[1]
 
 
-def socks5_proxy_sendreply(s, reply, addr=None, deadline=-1):
+def socks5_proxy_sendreply(s: ByteStream, reply: int, addr: IPAddr | tuple[str, int] | None = None,
+                           deadline: int | None = -1) -> None:
+
     """Proxy side: send reply code ``reply`` (``SOCKS5_SUCCESS``...) with the bound
     address ``addr`` (an IPAddr, a ``(host, port)`` tuple, or ``None`` for 0.0.0.0:0)."""
     _bytestream(s, "socks5_proxy_sendreply")

@@ -5,6 +5,7 @@ the bytestream on detach."""
 from __future__ import annotations
 
 import errno as _errno
+from typing import TYPE_CHECKING
 
 from dill import Done
 from ._base import ByteStream, MessageSocket, DONE, RESET
@@ -13,13 +14,18 @@ from ._layer import (
     check_lower, check_max_size,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._base import BytesLike
+
 __all__ = ["SuffixSocket", "suffix_attach", "suffix_detach"]
 
 
 class SuffixSocket(LayerMixin, MessageSocket):
     """A message socket: each message is followed by ``suffix``."""
 
-    def __init__(self, s, suffix, max_size):
+    def __init__(self, s: ByteStream, suffix: bytes, max_size: int) -> None:
         MessageSocket.__init__(self)
         self._s = s
         self._suffix = suffix
@@ -27,11 +33,11 @@ class SuffixSocket(LayerMixin, MessageSocket):
         self._rx = bytearray()
         self._scanned = 0  # bytes of _rx known not to start the delimiter
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<SuffixSocket %r %s>" % (self._suffix, "closed" if self._s is None else "open")
 
     # ---------------------------------------------------------------- send
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         self._out_acquire()
         try:
             bufs = [b if isinstance(b, bytes) else memoryview(b).cast("B") for b in buffers]
@@ -49,12 +55,12 @@ class SuffixSocket(LayerMixin, MessageSocket):
         finally:
             self._out_release()
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Half-close: finish the bytestream beneath (the peer's receives raise Done)."""
         self._done_below(deadline)
 
     # ---------------------------------------------------------------- receive
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         self._in_acquire()
         try:
             rx = self._rx
@@ -89,7 +95,8 @@ class SuffixSocket(LayerMixin, MessageSocket):
             self._in_release()
 
 
-def suffix_attach(s, suffix=b"\r\n", max_size=DEFAULT_MAX_SIZE):
+def suffix_attach(s: ByteStream, suffix: BytesLike | str = b"\r\n",
+                  max_size: int | None = DEFAULT_MAX_SIZE) -> SuffixSocket:
     """Stack SUFFIX on bytestream ``s`` (which it now owns); return the message socket."""
     if isinstance(suffix, str):
         suffix = suffix.encode()
@@ -103,7 +110,8 @@ def suffix_attach(s, suffix=b"\r\n", max_size=DEFAULT_MAX_SIZE):
     return SuffixSocket(s, suffix, max_size)
 
 
-def suffix_detach(s, deadline=-1):
+def suffix_detach(s: SuffixSocket, deadline: int | None = -1) -> ByteStream:
+
     """Remove SUFFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, SuffixSocket):
         raise TypeError("suffix_detach expects a SUFFIX socket, got %s" % type(s).__name__)

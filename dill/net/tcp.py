@@ -25,7 +25,8 @@ __all__ = [
 _TCP_FAMILIES = (_socket.AF_INET, _socket.AF_INET6)
 
 
-def _addr_arg(addr):
+def _addr_arg(addr: IPAddr | tuple[str, int]) -> IPAddr:
+
     if isinstance(addr, IPAddr):
         return addr
     if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[0], str):
@@ -46,21 +47,21 @@ class TcpSocket(FdStream):
 
     __slots__ = ()
 
-    def __init__(self, sock):
+    def __init__(self, sock: _socket.socket) -> None:
         FdStream.__init__(self, sock, 65536, True)
 
     @property
-    def addr(self):
+    def addr(self) -> IPAddr:
         """The remote address."""
         self._check()
         return IPAddr.from_sockaddr(self._sock.family, self._sock.getpeername())
 
     @property
-    def local_addr(self):
+    def local_addr(self) -> IPAddr:
         self._check()
         return IPAddr.from_sockaddr(self._sock.family, self._sock.getsockname())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._outb is CLOSED:
             return "<TcpSocket closed>"
         try:
@@ -74,21 +75,21 @@ class TcpListener(Listener):
 
     __slots__ = ("addr",)
 
-    def __init__(self, sock):
+    def __init__(self, sock: _socket.socket) -> None:
         Listener.__init__(self, sock)
         self.addr = IPAddr.from_sockaddr(sock.family, sock.getsockname())
 
-    def accept(self, deadline=-1):
+    def accept(self, deadline: int | None = -1) -> tuple[TcpSocket, IPAddr]:
         """Accept a connection: ``(TcpSocket, IPAddr)``; see ``tcp_accept``."""
         s, sa = self._accept(deadline)
         _nodelay(s)
         return TcpSocket(s), IPAddr.from_sockaddr(s.family, sa)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<TcpListener %r>" % (self.addr,)
 
 
-def tcp_listen(addr, backlog=128):
+def tcp_listen(addr: IPAddr | tuple[str, int], backlog: int = 128) -> TcpListener:
     """Listen on ``addr`` (an IPAddr; port 0 picks one, see ``listener.addr``)."""
     addr = _addr_arg(addr)
     sock = _socket.socket(addr.family, _socket.SOCK_STREAM)
@@ -113,12 +114,12 @@ def _listener(ls):
     raise TypeError("expected a TcpListener, got %s" % type(ls).__name__)
 
 
-def tcp_accept(ls, deadline=-1):
+def tcp_accept(ls: TcpListener, deadline: int | None = -1) -> tuple[TcpSocket, IPAddr]:
     """Accept a connection: ``(TcpSocket, IPAddr of the peer)``."""
     return _listener(ls).accept(deadline)
 
 
-def tcp_connect(addr, deadline=-1):
+def tcp_connect(addr: IPAddr | tuple[str, int], deadline: int | None = -1) -> TcpSocket:
     """Connect to ``addr``; ConnectionRefusedError if nothing listens there."""
     addr = _addr_arg(addr)
     sock = _socket.socket(addr.family, _socket.SOCK_STREAM)
@@ -138,12 +139,12 @@ def _tcpsock(s):
     raise TypeError("expected a TcpSocket, got %s" % type(s).__name__)
 
 
-def tcp_done(s, deadline=-1):
+def tcp_done(s: TcpSocket, deadline: int | None = -1) -> None:
     """Half-close: the peer's receives raise Done once it has read everything."""
     _tcpsock(s).done(deadline)
 
 
-def tcp_close(s, deadline=-1):
+def tcp_close(s: TcpSocket | TcpListener, deadline: int | None = -1) -> None:
     """Graceful close (done, drain until the peer is done, close). The socket is
     closed even when this raises. On a listener, same as hclose."""
     if isinstance(s, TcpListener):
@@ -152,7 +153,7 @@ def tcp_close(s, deadline=-1):
     _tcpsock(s).close_graceful(deadline)
 
 
-def tcp_fromfd(sock):
+def tcp_fromfd(sock: _socket.socket | int) -> TcpSocket:
     """Wrap a connected TCP ``socket.socket`` (owned from then on)."""
     if isinstance(sock, int):
         sock = _socket.socket(fileno=sock)
@@ -167,7 +168,8 @@ def tcp_fromfd(sock):
     return TcpSocket(sock)
 
 
-def tcp_listener_fromfd(sock):
+def tcp_listener_fromfd(sock: _socket.socket | int) -> TcpListener:
+
     """Wrap a listening TCP ``socket.socket`` (owned from then on)."""
     if isinstance(sock, int):
         sock = _socket.socket(fileno=sock)

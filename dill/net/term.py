@@ -3,9 +3,16 @@ that the message stream is over (libdill's ``term_attach``/``term_done``/``term_
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dill import Done
 from ._base import MessageSocket, DONE, RESET
 from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, check_lower, check_max_size
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._base import BytesLike
 
 __all__ = ["TermSocket", "term_attach", "term_done", "term_detach"]
 
@@ -13,16 +20,16 @@ __all__ = ["TermSocket", "term_attach", "term_done", "term_detach"]
 class TermSocket(LayerMixin, MessageSocket):
     """A message socket whose stream ends with the terminal message."""
 
-    def __init__(self, s, terminal, max_size):
+    def __init__(self, s: MessageSocket, terminal: bytes, max_size: int) -> None:
         MessageSocket.__init__(self)
         self._s = s
         self._terminal = terminal
         self._max = max_size
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<TermSocket %r %s>" % (self._terminal, "closed" if self._s is None else "open")
 
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         self._out_acquire()
         try:
             bufs = [b if isinstance(b, bytes) else memoryview(b).cast("B") for b in buffers]
@@ -33,7 +40,7 @@ class TermSocket(LayerMixin, MessageSocket):
         finally:
             self._out_release()
 
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         self._in_acquire()
         try:
             return self._recv(deadline)
@@ -57,7 +64,7 @@ class TermSocket(LayerMixin, MessageSocket):
             raise EMSGSIZE_error("message of %d bytes is over max_size (%d)" % (len(msg), self._max))
         return msg
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Send the terminal message; later sends raise Done."""
         self._out_acquire()
         try:
@@ -71,7 +78,8 @@ class TermSocket(LayerMixin, MessageSocket):
             self._out_release()
 
 
-def term_attach(s, terminal=b"", max_size=DEFAULT_MAX_SIZE):
+def term_attach(s: MessageSocket, terminal: BytesLike | str = b"",
+                max_size: int | None = DEFAULT_MAX_SIZE) -> TermSocket:
     """Stack TERM on message socket ``s`` (which it now owns); return the new socket."""
     if isinstance(terminal, str):
         terminal = terminal.encode()
@@ -87,13 +95,14 @@ def _check(s, who):
         raise TypeError("%s expects a TERM socket, got %s" % (who, type(s).__name__))
 
 
-def term_done(s, deadline=-1):
+def term_done(s: TermSocket, deadline: int | None = -1) -> None:
     """Send the terminal message. A second call raises Done."""
     _check(s, "term_done")
     s.done(deadline)
 
 
-def term_detach(s, deadline=-1):
+def term_detach(s: TermSocket, deadline: int | None = -1) -> MessageSocket:
+
     """Send the terminal message (if not yet sent), drop incoming messages until the
     peer's terminal message, and return the message socket beneath. On failure the
     whole stack is closed."""

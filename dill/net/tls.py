@@ -6,10 +6,18 @@ default. TLS failures raise ``ssl.SSLError``."""
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING, Any
 
 from dill import Done
 from ._base import ByteStream, DONE, RESET, BUSY
 from ._layer import RECV_CHUNK, LayerMixin, check_lower
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from _typeshed import StrOrBytesPath
+
+    from ._base import BytesLike
 
 __all__ = ["TLSSocket", "tls_attach_client", "tls_attach_server", "tls_done", "tls_detach"]
 
@@ -17,7 +25,8 @@ __all__ = ["TLSSocket", "tls_attach_client", "tls_attach_server", "tls_done", "t
 class TLSSocket(LayerMixin, ByteStream):
     """A bytestream carrying TLS records over the bytestream beneath."""
 
-    def __init__(self, s, sslobj, incoming, outgoing):
+    def __init__(self, s: ByteStream, sslobj: ssl.SSLObject, incoming: ssl.MemoryBIO,
+                 outgoing: ssl.MemoryBIO) -> None:
         ByteStream.__init__(self)
         self._s = s
         self._ssl = sslobj
@@ -26,16 +35,16 @@ class TLSSocket(LayerMixin, ByteStream):
         self._pending = b""       # plaintext pushed back by unrecv
         self._lower_eof = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<TLSSocket %s>" % ("closed" if self._s is None else self._ssl.version())
 
     # information about the session
     @property
-    def sslobject(self):
+    def sslobject(self) -> ssl.SSLObject:
         """The underlying ``ssl.SSLObject`` (peer certificate, cipher, version...)."""
         return self._ssl
 
-    def getpeercert(self, binary_form=False):
+    def getpeercert(self, binary_form: bool = False) -> dict[str, Any] | bytes | None:
         """The peer's certificate, as ``ssl.SSLObject.getpeercert`` returns it."""
         return self._ssl.getpeercert(binary_form)
 
@@ -79,7 +88,7 @@ class TLSSocket(LayerMixin, ByteStream):
         self._flush(deadline)
 
     # ---------------------------------------------------------------- send
-    def bsendl(self, buffers, deadline=-1):
+    def bsendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         self._out_acquire()
         try:
             bufs = [b for b in buffers]
@@ -103,7 +112,7 @@ class TLSSocket(LayerMixin, ByteStream):
         finally:
             self._out_release()
 
-    def done(self, deadline=-1):
+    def done(self, deadline: int | None = -1) -> None:
         """Send close_notify; the peer's receives then raise Done."""
         self._out_acquire()
         try:
@@ -124,7 +133,7 @@ class TLSSocket(LayerMixin, ByteStream):
             self._out_release()
 
     # ---------------------------------------------------------------- receive
-    def brecv_some(self, n, deadline=-1):
+    def brecv_some(self, n: int, deadline: int | None = -1) -> bytes:
         self._in_acquire()
         try:
             p = self._pending
@@ -180,7 +189,7 @@ class TLSSocket(LayerMixin, ByteStream):
                 return
             self._outb = None
 
-    def unrecv(self, data):
+    def unrecv(self, data: BytesLike) -> None:
         if data:
             self._pending = bytes(data) + self._pending
 
@@ -204,7 +213,8 @@ def _attach(s, ctx, server_side, server_hostname, deadline, who):
     return t
 
 
-def tls_attach_client(s, deadline=-1, *, server_hostname=None, context=None):
+def tls_attach_client(s: ByteStream, deadline: int | None = -1, *, server_hostname: str | None = None,
+                      context: ssl.SSLContext | None = None) -> TLSSocket:
     """Start TLS as the client over bytestream ``s`` (which it now owns); return the TLS
     bytestream once the handshake is done. The server certificate is verified against
     the system CAs (or ``context``) and ``server_hostname``. On failure the stack is
@@ -220,7 +230,9 @@ def tls_attach_client(s, deadline=-1, *, server_hostname=None, context=None):
     return _attach(s, context, False, server_hostname, deadline, "tls_attach_client")
 
 
-def tls_attach_server(s, cert=None, key=None, deadline=-1, *, context=None):
+def tls_attach_server(s: ByteStream, cert: StrOrBytesPath | None = None,
+                      key: StrOrBytesPath | None = None, deadline: int | None = -1, *,
+                      context: ssl.SSLContext | None = None) -> TLSSocket:
     """Start TLS as the server over bytestream ``s`` (which it now owns). ``cert`` and
     ``key`` are paths to PEM files (ignored when ``context`` is given)."""
     if context is None:
@@ -238,13 +250,14 @@ def _check(s, who):
         raise TypeError("%s expects a TLS socket, got %s" % (who, type(s).__name__))
 
 
-def tls_done(s, deadline=-1):
+def tls_done(s: TLSSocket, deadline: int | None = -1) -> None:
     """Send close_notify (half-close). A second call raises Done."""
     _check(s, "tls_done")
     s.done(deadline)
 
 
-def tls_detach(s, deadline=-1):
+def tls_detach(s: TLSSocket, deadline: int | None = -1) -> ByteStream:
+
     """Finish TLS: send close_notify (if not yet sent), drop incoming data until the
     peer's close_notify, and return the bytestream beneath, which can carry plaintext
     again. On failure the whole stack is closed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import socket as _socket
+from typing import TYPE_CHECKING
 
 from dill import fdin
 from dill._fd import forget_fd
@@ -11,6 +12,11 @@ from dill._fd import forget_fd
 from ._base import BUSY, CLOSED, MessageSocket
 from ._fdsock import OwnsFd
 from .ipaddr import IPAddr
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._base import BytesLike
 
 __all__ = ["UdpSocket", "udp_open", "udp_send", "udp_sendl", "udp_recv", "udp_recvl"]
 
@@ -24,7 +30,7 @@ class UdpSocket(OwnsFd, MessageSocket):
 
     __slots__ = ("_sock", "_fd", "addr", "remote", "_rsa")
 
-    def __init__(self, sock, remote):
+    def __init__(self, sock: _socket.socket, remote: IPAddr | None) -> None:
         MessageSocket.__init__(self)
         sock.setblocking(False)
         self._sock = sock
@@ -34,16 +40,16 @@ class UdpSocket(OwnsFd, MessageSocket):
         self._rsa = remote.sockaddr if remote is not None else None
 
     @property
-    def socket(self):
+    def socket(self) -> _socket.socket:
         self._check()
         return self._sock
 
-    def fileno(self):
+    def fileno(self) -> int:
         """The socket's file descriptor."""
         self._check()
         return self._fd
 
-    def send(self, addr, buffers):
+    def send(self, addr: IPAddr | None, buffers: Sequence[BytesLike]) -> None:
         """Send one datagram; see ``udp_send``."""
         b = self._outb
         if b is not None:
@@ -66,7 +72,7 @@ class UdpSocket(OwnsFd, MessageSocket):
         except BlockingIOError:
             pass  # dropped, as libdill does
 
-    def recv(self, deadline=-1):
+    def recv(self, deadline: int | None = -1) -> tuple[IPAddr, bytes]:
         """Receive one datagram: ``(IPAddr, bytes)``; see ``udp_recv``."""
         b = self._inb
         if b is not None:
@@ -96,33 +102,33 @@ class UdpSocket(OwnsFd, MessageSocket):
             return src, data
 
     # MessageSocket interface
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         if self._rsa is None:
             self._check()
             raise ValueError("msend on a UDP socket needs a remote (udp_open(local, remote))")
         self.send(None, list(buffers))
 
-    def msend(self, data, deadline=-1):
+    def msend(self, data: BytesLike, deadline: int | None = -1) -> None:
         if self._rsa is None:
             self._check()
             raise ValueError("msend on a UDP socket needs a remote (udp_open(local, remote))")
         self.send(None, (data,))
 
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         return self.recv(deadline)[1]
 
-    def on_close(self):
+    def on_close(self) -> None:
         MessageSocket.on_close(self)
         forget_fd(self._fd)
         self._sock.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._outb is CLOSED:
             return "<UdpSocket closed>"
         return "<UdpSocket %r -> %r>" % (self.addr, self.remote)
 
 
-def udp_open(local=None, remote=None):
+def udp_open(local: IPAddr | None = None, remote: IPAddr | None = None) -> UdpSocket:
     """Open a UDP socket bound to ``local`` (None: any address, ephemeral port),
     with optional default destination ``remote``. ``s.addr`` is the bound address."""
     if local is not None and not isinstance(local, IPAddr):
@@ -153,22 +159,24 @@ def _udp(s, what):
     raise TypeError("%s: expected a UdpSocket, got %s" % (what, type(s).__name__))
 
 
-def udp_send(s, addr, data):
+def udp_send(s: UdpSocket, addr: IPAddr | None, data: BytesLike) -> None:
     """Send one datagram to ``addr`` (None: the socket's remote). Never blocks."""
     _udp(s, "udp_send").send(addr, (data,))
 
 
-def udp_sendl(s, addr, buffers):
+def udp_sendl(s: UdpSocket, addr: IPAddr | None, buffers: Sequence[BytesLike]) -> None:
     """Send the concatenation of ``buffers`` as one datagram."""
     _udp(s, "udp_sendl").send(addr, list(buffers))
 
 
-def udp_recv(s, deadline=-1):
+def udp_recv(s: UdpSocket, deadline: int | None = -1) -> tuple[IPAddr, bytes]:
     """Receive one datagram: ``(IPAddr of the sender, bytes)``."""
     return _udp(s, "udp_recv").recv(deadline)
 
 
-def udp_recvl(s, buffers, deadline=-1):
+def udp_recvl(s: UdpSocket, buffers: Sequence[bytearray | memoryview],
+              deadline: int | None = -1) -> tuple[IPAddr, int]:
+
     """Receive one datagram into ``buffers``: ``(IPAddr, size)``."""
     s = _udp(s, "udp_recvl")
     addr, data = s.recv(deadline)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
 from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed, CloseReason
 
@@ -27,6 +28,11 @@ from .http import (
     http_attach, http_detach, http_done, http_recvfield, http_recvrequest,
     http_recvstatus, http_sendfield, http_sendrequest, http_sendstatus,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._base import BytesLike
 
 __all__ = [
     "WS_BINARY",
@@ -57,7 +63,11 @@ def _accept_key(key):
 class WSSocket(LayerMixin, MessageSocket):
     """A WebSocket: a message socket over a bytestream."""
 
-    def __init__(self, s, client, flags, max_size):
+    _parts: list[bytes]
+    _status: tuple[int, bytes] | None
+    _ctl: list[bytes]
+
+    def __init__(self, s: ByteStream, client: bool, flags: int, max_size: int) -> None:
         MessageSocket.__init__(self)
         self._s = s
         self._client = client
@@ -75,7 +85,7 @@ class WSSocket(LayerMixin, MessageSocket):
         self._ctl = []             # control frames owed while a sender was busy
         self._ctl_close = False    # ... one of which is the close answer
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<WSSocket %s %s>" % ("client" if self._client else "server",
                                      "closed" if self._s is None else "open")
 
@@ -92,7 +102,7 @@ class WSSocket(LayerMixin, MessageSocket):
             payload = bytes(data)
         return self._proto.send_data(payload, True)
 
-    def send(self, data, deadline=-1, flags=None):
+    def send(self, data: BytesLike | str, deadline: int | None = -1, flags: int | None = None) -> None:
         """See ``ws_send``."""
         text = self._text if flags is None else bool(flags & WS_TEXT)
         self._out_acquire()
@@ -102,7 +112,7 @@ class WSSocket(LayerMixin, MessageSocket):
         finally:
             self._out_release()
 
-    def msendl(self, buffers, deadline=-1):
+    def msendl(self, buffers: Sequence[BytesLike], deadline: int | None = -1) -> None:
         self._out_acquire()
         try:
             bufs = list(buffers)
@@ -156,7 +166,8 @@ class WSSocket(LayerMixin, MessageSocket):
         elif self._outb is BUSY:
             self._outb = None
 
-    def done(self, deadline=-1, status=1000, reason=b""):
+    def done(self, deadline: int | None = -1, status: int | None = 1000,
+             reason: bytes | str = b"") -> None:
         if status is None:
             status = 0
         if not isinstance(status, int) or not (status == 0 or 1000 <= status <= 4999) \
@@ -184,7 +195,7 @@ class WSSocket(LayerMixin, MessageSocket):
             self._out_release()
 
     # ---------------------------------------------------------------- receive
-    def recv(self, deadline=-1):
+    def recv(self, deadline: int | None = -1) -> tuple[int, bytes]:
         """Return ``(flags, data)`` of the next message."""
         self._in_acquire()
         try:
@@ -192,7 +203,7 @@ class WSSocket(LayerMixin, MessageSocket):
         finally:
             self._in_release()
 
-    def mrecv(self, deadline=-1):
+    def mrecv(self, deadline: int | None = -1) -> bytes:
         return self.recv(deadline)[1]
 
     def _fill(self, deadline):
@@ -346,7 +357,9 @@ def _tokens(value):
     return {t.strip().lower() for t in (value or "").split(",")}
 
 
-def ws_attach_client(s, resource, host, deadline=-1, flags=WS_BINARY, *, max_size=DEFAULT_MAX_SIZE):
+def ws_attach_client(s: ByteStream, resource: str | None, host: str | None,
+                     deadline: int | None = -1, flags: int = WS_BINARY, *,
+                     max_size: int | None = DEFAULT_MAX_SIZE) -> WSSocket:
     """Open a WebSocket as the client over bytestream ``s`` (which it now owns): send the
     HTTP upgrade request for ``resource`` on ``host`` and check the answer. With
     ``WS_NOHTTP``, no handshake (``resource``/``host`` unused). On failure the stack is
@@ -402,7 +415,8 @@ def _refuse(h, status, reason, extra, deadline):
         pass
 
 
-def ws_attach_server(s, deadline=-1, flags=WS_BINARY, *, max_size=DEFAULT_MAX_SIZE):
+def ws_attach_server(s: ByteStream, deadline: int | None = -1, flags: int = WS_BINARY, *,
+                     max_size: int | None = DEFAULT_MAX_SIZE) -> tuple[WSSocket, str | None, str | None]:
     """Accept a WebSocket as the server over bytestream ``s`` (which it now owns):
     receive the upgrade request, answer 101. Returns ``(ws, resource, host)`` (both
     ``None`` with ``WS_NOHTTP``). Extensions offered are declined. On failure the stack
@@ -455,32 +469,36 @@ def _check(s, who):
         raise TypeError("%s expects a WebSocket, got %s" % (who, type(s).__name__))
 
 
-def ws_send(s, data, deadline=-1, flags=None):
+def ws_send(s: WSSocket, data: BytesLike | str, deadline: int | None = -1,
+            flags: int | None = None) -> None:
     """Send one message; ``flags`` (WS_TEXT/WS_BINARY) overrides the socket's default."""
     _check(s, "ws_send")
     s.send(data, deadline, flags)
 
 
-def ws_recv(s, deadline=-1):
+def ws_recv(s: WSSocket, deadline: int | None = -1) -> tuple[int, bytes]:
     """Receive one message: ``(flags, data)`` with flags WS_TEXT or WS_BINARY."""
     _check(s, "ws_recv")
     return s.recv(deadline)
 
 
-def ws_done(s, status=1000, reason=b"", deadline=-1):
+def ws_done(s: WSSocket, status: int | None = 1000, reason: bytes | str = b"",
+            deadline: int | None = -1) -> None:
     """Send a close frame (``status`` 0 for none). Later sends raise Done."""
     _check(s, "ws_done")
     s.done(deadline, status, reason)
 
 
-def ws_status(s):
+def ws_status(s: WSSocket) -> tuple[int, bytes] | None:
     """``(status, reason)`` of the peer's close frame once receives raise Done
     (status 1005 if it gave none), else ``None``."""
     _check(s, "ws_status")
     return s._status
 
 
-def ws_detach(s, status=1000, reason=b"", deadline=-1):
+def ws_detach(s: WSSocket, status: int | None = 1000, reason: bytes | str = b"",
+              deadline: int | None = -1) -> ByteStream:
+
     """Close the WebSocket: send a close frame (if not yet sent), drop incoming messages
     until the peer's close frame, and return the bytestream beneath with anything
     after that frame still on it. On failure the stack is closed."""
