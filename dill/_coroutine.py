@@ -85,7 +85,7 @@ class _Group:
         self.running = 0
         self.members = members  # running tasks in launch order (bundles only)
         self.waiters: list[Task] | None = None
-        self.failures: list[BaseException] | None = None
+        self.failures: list[Exception] | None = None
         self.orphaned = False
 
     def child_exited(self, hub: Hub, task: Task) -> None:
@@ -145,7 +145,7 @@ class _Group:
                     self.waiters.remove(cur)
                 raise reason_error(cur, INTERRUPT)
 
-    def take_failures(self) -> list[BaseException]:
+    def take_failures(self) -> list[Exception]:
         failures, self.failures = self.failures, None
         return failures or []
 
@@ -281,7 +281,7 @@ class Bundle(Handle):
         return f"<dill.Bundle {state}>"
 
 
-def _group_error(failures: list[BaseException]) -> ExceptionGroup:
+def _group_error(failures: list[Exception]) -> ExceptionGroup:
     return ExceptionGroup(f"{len(failures)} coroutine(s) of the bundle failed", failures)
 
 

@@ -26,7 +26,7 @@ class Handle:
         """Close the handle (a no-op if it is already closed)."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = True  # type: ignore[misc]  # subclasses declare the slot
         self.on_close()
 
     def on_close(self) -> None:

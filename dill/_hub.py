@@ -102,7 +102,7 @@ class Task:
         "fn", "args", "kwargs", "context", "group", "result", "exc", "finished",
     )
 
-    def __init__(self, fn: Any = None, args: tuple = (), kwargs: Any = None,
+    def __init__(self, fn: Any = None, args: Any = (), kwargs: Any = None,
                  group: Any = None) -> None:
         self.greenlet: Any = None
         self.waiting = NOT_WAITING
@@ -115,7 +115,7 @@ class Task:
         self.context: Any = None
         self.group = group
         self.result: Any = None
-        self.exc: BaseException | None = None
+        self.exc: Exception | None = None
         self.finished = False
 
 
@@ -140,12 +140,14 @@ class _Poller:
     """epoll where there is one, poll(2) elsewhere; timeouts in milliseconds."""
 
     def __init__(self) -> None:
+        self._p: Any
+        self.close: Callable[[], None]
         if _epoll is not None:
             self._p = _epoll()
             self._scale = 0.001
             self.close = self._p.close
         else:  # pragma: no cover - non-Linux
-            self._p = _os_poll()
+            self._p = _os_poll()  # type: ignore[misc]
             self._scale = 1
             self.close = lambda: None
         self.register = self._p.register

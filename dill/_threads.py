@@ -183,10 +183,10 @@ class _Job:
     def __init__(self, hub: Hub, task: Any, fn: Callable, args: tuple, kwargs: dict) -> None:
         self.hub = hub
         self.task = task
-        self.ctx = copy_context()
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.ctx: Any = copy_context()
+        self.fn: Any = fn
+        self.args: Any = args
+        self.kwargs: Any = kwargs
         self.result: Any = None
         self.exc: BaseException | None = None
         self.abandoned = False   # the caller gave up (set in the hub's thread)
