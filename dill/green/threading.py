@@ -56,7 +56,8 @@ _orig_current_thread = _std.current_thread
 _orig_enumerate = _std.enumerate
 _orig_main_thread = _std.main_thread
 _orig_excepthook = _std.excepthook
-_orig_start_new_thread = _std._start_new_thread
+# threading._start_new_thread exists up to Python 3.12 (3.13: _start_joinable_thread).
+_orig_start_new_thread = getattr(_std, "_start_new_thread", None)
 _StdThread = _std.Thread
 _newname = _std._newname
 _std_active = _std._active
@@ -565,8 +566,8 @@ class Thread:
                 _std._shutdown_locks.add(lock)
         hub = self._hub
         try:
-            starter = _std._start_new_thread
-            if starter is _orig_start_new_thread or starter is _start_new_thread:
+            starter = getattr(_std, "_start_new_thread", None)
+            if starter is None or starter is _orig_start_new_thread or starter is _start_new_thread:
                 self._handle = go(self._bootstrap)
             else:  # replaced (by a test, say): let it start us, or fail
                 starter(self._bootstrap, ())

@@ -102,6 +102,28 @@ class FdStream(OwnsFd, ByteStream):
         if b is not BUSY:
             b()
 
+    def _recv_chunk(self, req, deadline):
+        """One successful ``recv(req)``: waits as needed; end of stream raises
+        Done and a reset ConnectionResetError, both sticky."""
+        recv = self._recv
+        while True:
+            if self._drained:
+                self._wait_first(deadline)
+            try:
+                chunk = recv(req)
+            except BlockingIOError:
+                self._wait_in(deadline)
+                continue
+            except OSError as e:
+                self._rerr = RESET
+                raise _reset_exc(e) from None
+            if not chunk:
+                self._rerr = DONE
+                raise Done()
+            if len(chunk) < req:
+                self._drained = True
+            return chunk
+
     def _wait_first(self, deadline):
         """Wait for readiness before trying a socket that was drained.
 
@@ -158,30 +180,14 @@ class FdStream(OwnsFd, ByteStream):
             got = 0
         self._rdata = _EMPTY
         self._roff = 0
-        recv = self._recv
         ra = self._ra
         try:
             if self._rerr is not None:
                 self._rerr()
             while True:
                 need = n - got
-                if self._drained:
-                    self._wait_first(deadline)
-                req = need if need > ra else ra
-                try:
-                    chunk = recv(req)
-                except BlockingIOError:
-                    self._wait_in(deadline)
-                    continue
-                except OSError as e:
-                    self._rerr = RESET
-                    raise _reset_exc(e) from None
+                chunk = self._recv_chunk(need if need > ra else ra, deadline)
                 k = len(chunk)
-                if not k:
-                    self._rerr = DONE
-                    raise Done()
-                if k < req:
-                    self._drained = True
                 if k >= need:
                     if k > need:
                         self._rdata = chunk
@@ -224,31 +230,13 @@ class FdStream(OwnsFd, ByteStream):
             return data[off:end]
         if self._rerr is not None:
             self._rerr()
-        recv = self._recv
         ra = self._ra
-        req = n if n > ra else ra
-        while True:
-            if self._drained:
-                self._wait_first(deadline)
-            try:
-                chunk = recv(req)
-            except BlockingIOError:
-                self._wait_in(deadline)
-                continue
-            except OSError as e:
-                self._rerr = RESET
-                raise _reset_exc(e) from None
-            k = len(chunk)
-            if not k:
-                self._rerr = DONE
-                raise Done()
-            if k < req:
-                self._drained = True
-            if k > n:
-                self._rdata = chunk
-                self._roff = n
-                return chunk[:n]
-            return chunk
+        chunk = self._recv_chunk(n if n > ra else ra, deadline)
+        if len(chunk) > n:  # keep the read-ahead
+            self._rdata = chunk
+            self._roff = n
+            return chunk[:n]
+        return chunk
 
     def unrecv(self, data: BytesLike) -> None:
         if not data:
