@@ -11,15 +11,16 @@ grace period, then ``hclose`` cancels whatever is left.
     (then: nc 127.0.0.1 5555)
 """
 
-import argparse
 import sys
 
 import dill
 from dill import Done, TimedOut, hclose, now
 from dill.net import (
-    ipaddr_local, mrecv, msend, suffix_attach, suffix_detach, tcp_accept, tcp_close,
-    tcp_connect, tcp_listen,
+    ipaddr_local, mrecv, msend, suffix_attach, suffix_detach, tcp_close,
+    tcp_connect,
 )
+
+from serving import Server, server_args
 
 T0 = now()
 
@@ -96,31 +97,20 @@ def demo_client(port, name, lines, linger_ms):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--grace", type=float, default=1.0, help="grace period on shutdown (s)")
-    ap.add_argument("--no-demo", action="store_true", help="do not start demo clients")
-    args = ap.parse_args(argv)
-
-    ls = tcp_listen(ipaddr_local("127.0.0.1", args.port))
-    port = ls.addr.port
-    log("chat server on 127.0.0.1:%d" % port)
-    stop_tx, stop_rx = dill.chmake()
+    args = server_args(__doc__, seconds=3.0).parse_args(argv)
     inbox_tx, inbox_rx = dill.chmake(64)
     clients = {}
-    conns = dill.bundle()
     bcast = dill.go(broadcaster, inbox_rx, clients)
+    count = [0]
 
-    def acceptor():
-        n = 0
-        while True:
-            s, addr = tcp_accept(ls, -1)
-            n += 1
-            log("connection %d from %r" % (n, addr))
-            conns.go(connection, s, "user%d" % n, clients, inbox_tx, stop_rx)
+    def start(conns, s, stop):
+        count[0] += 1
+        log("connection %d" % count[0])
+        conns.go(connection, s, "user%d" % count[0], clients, inbox_tx, stop)
 
-    acc = dill.go(acceptor)
+    server = Server(args.port, start, log)
+    port = server.port
+    log("chat server on 127.0.0.1:%d" % port)
     demos = dill.bundle()
     if not args.no_demo:
         demos.go(demo_client, port, "alice", ["hello all", "nice day"], 800)
@@ -128,21 +118,10 @@ def main(argv=None):
         demos.go(demo_client, port, "bob", ["hi alice"], 800)
         dill.msleep(now() + 30)
         demos.go(demo_client, port, "carol", [], 60000)   # stays until the server stops
-
-    dill.msleep(now() + int(args.seconds * 1000))
-    log("shutting down: no new connections, telling everyone")
-    hclose(acc)
-    dill.chdone(stop_tx)                                    # broadcast
-    try:
-        dill.bundle_wait(conns, now() + int(args.grace * 1000))
-        log("all connections finished within the grace period")
-    except TimedOut:
-        log("grace period over: canceling the rest")
-    hclose(conns)
+    server.run(args.seconds, args.grace)
     dill.chdone(inbox_tx)
     hclose(bcast)
     hclose(demos)
-    ls.close()
     log("bye")
     return 0
 

@@ -11,7 +11,6 @@ broadcast, ``bundle_wait`` with a grace period, ``hclose``.
     (then: curl -i http://127.0.0.1:8080/api/stats)
 """
 
-import argparse
 import json
 import sys
 
@@ -20,8 +19,10 @@ from dill import Done, TimedOut, hclose, now
 from dill.net import (
     brecv, bsend, http_attach, http_detach, http_done, http_recvfield, http_recvrequest,
     http_recvstatus, http_sendfield, http_sendrequest, http_sendstatus, ipaddr_local,
-    tcp_accept, tcp_close, tcp_connect, tcp_listen,
+    tcp_close, tcp_connect,
 )
+
+from serving import Server, server_args
 
 T0 = now()
 PAGE = b"""<!doctype html><html><head><title>dill</title></head>
@@ -125,41 +126,15 @@ def demo_get(port, resource):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--grace", type=float, default=1.0)
-    ap.add_argument("--no-demo", action="store_true")
-    args = ap.parse_args(argv)
-
-    ls = tcp_listen(ipaddr_local("127.0.0.1", args.port))
-    port = ls.addr.port
-    log("HTTP server on http://127.0.0.1:%d/" % port)
-    stop_tx, stop_rx = dill.chmake()
-    conns = dill.bundle()
-
-    def acceptor():
-        while True:
-            s, _ = tcp_accept(ls, -1)
-            conns.go(connection, s, stop_rx)
-
-    acc = dill.go(acceptor)
+    args = server_args(__doc__).parse_args(argv)
+    server = Server(args.port, lambda conns, s, stop: conns.go(connection, s, stop), log)
+    log("HTTP server on http://127.0.0.1:%d/" % server.port)
     demos = dill.bundle()
     if not args.no_demo:
         for r in ("/", "/nope"):
-            demos.go(demo_get, port, r)
-    dill.msleep(now() + int(args.seconds * 1000))
-    log("shutting down")
-    hclose(acc)
-    dill.chdone(stop_tx)
-    try:
-        dill.bundle_wait(conns, now() + int(args.grace * 1000))
-        log("connections closed within the grace period")
-    except TimedOut:
-        log("grace period over: canceling the rest")
-    hclose(conns)
+            demos.go(demo_get, server.port, r)
+    server.run(args.seconds, args.grace)
     hclose(demos)
-    ls.close()
     log("served %(requests)d requests on %(connections)d connections, %(errors)d errors" % stats)
     return 0
 

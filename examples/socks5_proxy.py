@@ -10,7 +10,6 @@ Shutdown the guide's way: ``chdone`` broadcast (no new tunnels; idle tunnels end
     (then: curl --socks5-hostname 127.0.0.1:1080 http://example.com/)
 """
 
-import argparse
 import sys
 
 import dill
@@ -21,6 +20,8 @@ from dill.net import (
     socks5_client_connect, socks5_proxy_auth, socks5_proxy_recvcommand,
     socks5_proxy_sendreply, tcp_accept, tcp_close, tcp_connect, tcp_done, tcp_listen,
 )
+
+from serving import Server, server_args
 
 T0 = now()
 
@@ -113,48 +114,25 @@ def demo_client(proxy_port, echo_port, user, password):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--grace", type=float, default=1.0)
+    ap = server_args(__doc__)
     ap.add_argument("--user")
     ap.add_argument("--password")
-    ap.add_argument("--no-demo", action="store_true")
     args = ap.parse_args(argv)
     auth = None
     if args.user is not None:
         auth = lambda u, p: (u, p) == (args.user, args.password or "")  # noqa: E731
 
-    ls = tcp_listen(ipaddr_local("127.0.0.1", args.port))
-    log("SOCKS5 proxy on 127.0.0.1:%d%s" % (ls.addr.port, " (user/password)" if auth else ""))
-    stop_tx, stop_rx = dill.chmake()
-    tunnels = dill.bundle()
-
-    def acceptor():
-        while True:
-            s, _ = tcp_accept(ls, -1)
-            tunnels.go(tunnel, s, auth, stop_rx)
-
-    acc = dill.go(acceptor)
+    server = Server(args.port, lambda tunnels, s, stop: tunnels.go(tunnel, s, auth, stop), log)
+    log("SOCKS5 proxy on 127.0.0.1:%d%s" % (server.port, " (user/password)" if auth else ""))
     side = dill.bundle()
     if not args.no_demo:
         els = tcp_listen(ipaddr_local("127.0.0.1", 0))
         side.go(echo_server, els)
-        side.go(demo_client, ls.addr.port, els.addr.port, args.user, args.password)
-    dill.msleep(now() + int(args.seconds * 1000))
-    log("shutting down")
-    hclose(acc)
-    dill.chdone(stop_tx)
-    try:
-        dill.bundle_wait(tunnels, now() + int(args.grace * 1000))
-        log("all tunnels closed within the grace period")
-    except TimedOut:
-        log("grace period over: canceling the rest")
-    hclose(tunnels)
+        side.go(demo_client, server.port, els.addr.port, args.user, args.password)
+    server.run(args.seconds, args.grace)
     hclose(side)
     if not args.no_demo:
         els.close()
-    ls.close()
     log("bye")
     return 0
 

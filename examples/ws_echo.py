@@ -9,15 +9,16 @@ period with ``bundle_wait``, then ``hclose`` for the stragglers.
     (then e.g.: python -m websockets ws://127.0.0.1:8765/)
 """
 
-import argparse
 import sys
 
 import dill
 from dill import Done, TimedOut, hclose, now
 from dill.net import (
-    WS_TEXT, ipaddr_local, tcp_accept, tcp_close, tcp_connect, tcp_listen, ws_attach_client,
+    WS_TEXT, ipaddr_local, tcp_close, tcp_connect, ws_attach_client,
     ws_attach_server, ws_detach, ws_recv, ws_send, ws_status,
 )
+
+from serving import Server, server_args
 
 T0 = now()
 
@@ -76,39 +77,13 @@ def demo_client(port):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--grace", type=float, default=1.0)
-    ap.add_argument("--no-demo", action="store_true")
-    args = ap.parse_args(argv)
-
-    ls = tcp_listen(ipaddr_local("127.0.0.1", args.port))
-    port = ls.addr.port
-    log("WebSocket echo server on ws://127.0.0.1:%d/" % port)
-    stop_tx, stop_rx = dill.chmake()
-    conns = dill.bundle()
-
-    def acceptor():
-        while True:
-            s, _ = tcp_accept(ls, -1)
-            conns.go(connection, s, stop_rx)
-
-    acc = dill.go(acceptor)
-    demo = dill.go(demo_client, port) if not args.no_demo else None
-    dill.msleep(now() + int(args.seconds * 1000))
-    log("shutting down")
-    hclose(acc)
-    dill.chdone(stop_tx)
-    try:
-        dill.bundle_wait(conns, now() + int(args.grace * 1000))
-        log("all connections closed within the grace period")
-    except TimedOut:
-        log("grace period over: canceling the rest")
-    hclose(conns)
+    args = server_args(__doc__).parse_args(argv)
+    server = Server(args.port, lambda conns, s, stop: conns.go(connection, s, stop), log)
+    log("WebSocket echo server on ws://127.0.0.1:%d/" % server.port)
+    demo = dill.go(demo_client, server.port) if not args.no_demo else None
+    server.run(args.seconds, args.grace)
     if demo is not None:
         hclose(demo)
-    ls.close()
     log("bye")
     return 0
 
