@@ -99,7 +99,7 @@ class Task:
 
     __slots__ = (
         "greenlet", "waiting", "resume", "canceled", "pending_exc",
-        "fn", "args", "kwargs", "context", "group", "result", "exc", "finished",
+        "fn", "args", "kwargs", "group", "result", "exc", "finished",
     )
 
     def __init__(self, fn: Any = None, args: Any = (), kwargs: Any = None,
@@ -112,7 +112,6 @@ class Task:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.context: Any = None
         self.group = group
         self.result: Any = None
         self.exc: Exception | None = None
@@ -281,12 +280,16 @@ class Hub:
         if cur.canceled:
             raise Canceled()
         task = Task(fn, args, kwargs, group)
-        task.context = copy_context()
         group.running += 1
         if group.members is not None:
             group.members[task] = None
         idle = self.idle
         g = idle.pop() if idle else greenlet(self._worker, self.loop_task.greenlet)
+        # The coroutine runs in a copy of the spawner's context variables.  Set
+        # on the (not running) greenlet rather than through Context.run, which
+        # would re-enter the interpreter and leave a deeper C stack to save at
+        # every switch.
+        g.gr_context = copy_context()
         task.greenlet = g
         self.ready.append(cur)
         self.current = task
@@ -318,12 +321,8 @@ class Hub:
     def _run(self, task: Task) -> None:
         fn, args, kwargs = task.fn, task.args, task.kwargs
         task.fn = task.args = task.kwargs = None
-        ctx = task.context
-        task.context = None
         try:
-            if ctx is not None:
-                task.result = ctx.run(fn, *args, **(kwargs or {}))
-            elif kwargs:
+            if kwargs:
                 task.result = fn(*args, **kwargs)
             else:
                 task.result = fn(*args)
