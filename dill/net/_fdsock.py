@@ -43,11 +43,29 @@ def _badsize(n):
 
 
 class OwnsFd:
-    """Mixin of the handles that own an OS socket in ``self._fd``: one dropped
-    without ``close()`` makes the poller forget its fd before the socket
-    object closes it, so a later socket reusing the fd number is polled."""
+    """Mixin of the handles that own an OS socket (``self._sock``, its fd in
+    ``self._fd``).  One dropped without ``close()`` makes the poller forget its
+    fd before the socket object closes it, so a later socket reusing the fd
+    number is polled."""
 
     __slots__ = ()
+    _sock: _socket.socket
+    _fd: int
+    _closed: bool
+
+    if TYPE_CHECKING:
+        def _check(self) -> None: ...
+
+    @property
+    def socket(self) -> _socket.socket:
+        """The underlying stdlib socket (still owned by this handle)."""
+        self._check()
+        return self._sock
+
+    def fileno(self) -> int:
+        """The socket's file descriptor."""
+        self._check()
+        return self._fd
 
     def __del__(self):
         if not self._closed:
@@ -81,16 +99,6 @@ class FdStream(OwnsFd, ByteStream):
         self._drained = False
 
     # ------------------------------------------------------------------ misc
-    @property
-    def socket(self) -> _socket.socket:
-        """The underlying stdlib socket (still owned by this handle)."""
-        self._check()
-        return self._sock
-
-    def fileno(self) -> int:
-        self._check()
-        return self._fd
-
     def _wait_in(self, deadline):
         self._inb = BUSY
         try:
@@ -402,16 +410,6 @@ class Listener(OwnsFd, Handle):
         sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
-
-    @property
-    def socket(self) -> _socket.socket:
-        """The underlying stdlib socket (still owned by this handle)."""
-        self._check()
-        return self._sock
-
-    def fileno(self) -> int:
-        self._check()
-        return self._fd
 
     def _accept(self, deadline):
         self._check()

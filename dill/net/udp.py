@@ -39,16 +39,6 @@ class UdpSocket(OwnsFd, MessageSocket):
         self.remote = remote
         self._rsa = remote.sockaddr if remote is not None else None
 
-    @property
-    def socket(self) -> _socket.socket:
-        self._check()
-        return self._sock
-
-    def fileno(self) -> int:
-        """The socket's file descriptor."""
-        self._check()
-        return self._fd
-
     def send(self, addr: IPAddr | None, buffers: Sequence[BytesLike]) -> None:
         """Send one datagram; see ``udp_send``."""
         b = self._outb
