@@ -9,16 +9,23 @@ without closing it, and closes the layer itself.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from dill import Done
+from dill import BadHandle, Done, Handle, NotSupported
 
-from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
+from ._base import BUSY, CLOSED, DONE, RESET, ByteStream, SocketBase
 
-__all__ = []
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._base import BytesLike
+
+__all__: list[str] = []
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 RECV_CHUNK = 65536
+
+_T = TypeVar("_T")
 
 
 def EMSGSIZE_error(what):
@@ -32,7 +39,6 @@ def EPROTO_error(what):
 def check_lower(s, kind, who):
     """Validate the socket an ``*_attach`` is given: a live socket of ``kind``."""
     if not isinstance(s, kind):
-        from dill import Handle, NotSupported
         if isinstance(s, Handle):
             raise NotSupported(
                 _errno.ENOTSUP,
@@ -41,7 +47,6 @@ def check_lower(s, kind, who):
                     type(s).__name__))
         raise TypeError("%s expects a dill socket handle, got %s" % (who, type(s).__name__))
     if s._inb is CLOSED or s._outb is CLOSED:
-        from dill import BadHandle
         raise BadHandle()
 
 
@@ -53,19 +58,6 @@ def check_max_size(max_size):
     return max_size
 
 
-def join_buffers(buffers):
-    """One bytes-like object with the content of ``buffers`` (no copy for one)."""
-    if isinstance(buffers, (bytes, bytearray, memoryview)):
-        raise TypeError("expected a sequence of buffers, got a single %s" % type(buffers).__name__)
-    bufs = list(buffers)
-    if len(bufs) == 1:
-        b = bufs[0]
-        if isinstance(b, bytes):
-            return b
-        return bytes(memoryview(b).cast("B") if isinstance(b, memoryview) else b)
-    return b"".join(bufs)
-
-
 def close_quietly(h):
     if h is None:
         return
@@ -75,11 +67,13 @@ def close_quietly(h):
         pass
 
 
-class LayerMixin:
-    """Ownership of the socket beneath. Put before the socket base class in the MRO."""
+class LayerMixin(SocketBase):
+    """Ownership of the socket beneath. Put before the socket base class
+    (ByteStream or MessageSocket) in the MRO."""
 
     _s: Any = None  # the socket beneath: a ByteStream or a MessageSocket
-
+    #: what a receive raises when the stream beneath ends part-way through a message
+    _MIDWAY = "stream ended in the middle of a message"
 
     def on_close(self):
         super().on_close()
@@ -87,11 +81,14 @@ class LayerMixin:
         self._s = None
         close_quietly(s)
 
-    def _release_lower(self):
-        """Close this layer, but not the socket beneath, which is returned."""
+    def _release_lower(self, unread: BytesLike = b""):
+        """Close this layer, but not the socket beneath, which is returned with
+        ``unread`` (bytes this layer took from it but did not use) pushed back."""
         s = self._s
         self._s = None
         self.close()
+        if unread:
+            s.unrecv(bytes(unread))
         return s
 
     def _detach_prologue(self):
@@ -106,6 +103,44 @@ class LayerMixin:
         """A detach that failed closes the whole stack."""
         self.close()
 
+    def _detach_framed(self, who: str, unread: BytesLike):
+        """The whole ``*_detach`` of a layer without a closing handshake (prefix,
+        suffix): once either direction failed the stack is closed
+        (ConnectionResetError); otherwise the socket beneath is returned with
+        ``unread`` pushed back."""
+        self._detach_prologue()
+        if self._inb is RESET or self._outb is RESET:
+            self.close()
+            raise ConnectionResetError(_errno.ECONNRESET, "%s: the socket had failed; closed" % who)
+        return self._release_lower(unread)
+
+    def _detach_closing(self, send_end: Callable[[], object],
+                        drop_one: Callable[[], object]) -> None:
+        """The closing handshake of a ``*_detach`` (term, tls, ws): send this layer's
+        end unless it went out (``send_end``), then drop what arrives until the
+        peer's end, unless it came (``drop_one`` raises Done there).  A sticky
+        error or any failure closes the whole stack."""
+        self._detach_prologue()
+        try:
+            if self._outb is None:
+                send_end()
+            elif self._outb is not DONE:
+                self._outb()  # sticky error
+            if self._inb is None:
+                self._in_acquire()
+                try:
+                    while True:
+                        drop_one()
+                except Done:
+                    pass
+                finally:
+                    self._in_release()
+            elif self._inb is not DONE:
+                self._inb()
+        except BaseException:
+            self._fail_detach()
+            raise
+
     def _send_below(self, send, data, deadline):
         """``send(data, deadline)`` on the socket beneath; its end (Done) or
         reset becomes this layer's sticky send state.  Call with the send
@@ -119,6 +154,23 @@ class LayerMixin:
             self._out_fail(RESET)
             raise
 
+    def _recv_below(self, recv: Callable[..., _T], *args: Any, midway: bool = False) -> _T:
+        """``recv(*args)`` on the socket beneath; its end (Done) or reset becomes
+        this layer's sticky receive state.  With ``midway`` (part of a message
+        already taken) the end is a protocol error (EPROTO, ``_MIDWAY``) that
+        breaks the receive direction.  Call with the receive direction acquired."""
+        try:
+            return recv(*args)
+        except Done:
+            if midway:
+                self._in_fail(RESET)
+                raise EPROTO_error(self._MIDWAY) from None
+            self._in_fail(DONE)
+            raise
+        except ConnectionResetError:
+            self._in_fail(RESET)
+            raise
+
     def _done_below(self, deadline):
         """``done()`` of a layer framed on a bytestream: finish the stream
         beneath, so the peer's receives raise Done."""
@@ -128,7 +180,3 @@ class LayerMixin:
             self._out_fail(DONE)
         finally:
             self._out_release()
-
-
-def is_sticky_error(state):
-    return state is RESET

@@ -304,8 +304,4 @@ def http_detach(s: HTTPSocket, deadline: int | None = -1) -> ByteStream:
     except BaseException:
         s._fail_detach()
         raise
-    rest = s._conn.trailing_data[0] if s._conn is not None else b""
-    lower = s._release_lower()
-    if rest:
-        lower.unrecv(rest)
-    return lower
+    return s._release_lower(s._conn.trailing_data[0] if s._conn is not None else b"")

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dill import Done
-from ._base import ByteStream, MessageSocket, DONE
+from ._base import RESET, ByteStream, MessageSocket
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin,
-    check_lower, check_max_size,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, check_lower, check_max_size,
 )
-from ._base import RESET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,18 +93,8 @@ class PrefixSocket(LayerMixin, MessageSocket):
 
     def _fill(self, want, deadline):
         rx = self._rx
-        try:
-            data = self._s.brecv_some(max(RECV_CHUNK, want - len(rx)), deadline)
-        except Done:
-            if rx:
-                self._in_fail(RESET)
-                raise EPROTO_error("stream ended in the middle of a message") from None
-            self._in_fail(DONE)
-            raise
-        except ConnectionResetError:
-            self._in_fail(RESET)
-            raise
-        rx += data
+        rx += self._recv_below(self._s.brecv_some, max(RECV_CHUNK, want - len(rx)), deadline,
+                               midway=bool(rx))
 
 
 def prefix_attach(s: ByteStream, hdrlen: int = 8, flags: int = 0,
@@ -127,13 +114,4 @@ def prefix_detach(s: PrefixSocket, deadline: int | None = -1) -> ByteStream:
     """Remove PREFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, PrefixSocket):
         raise TypeError("prefix_detach expects a PREFIX socket, got %s" % type(s).__name__)
-    s._detach_prologue()
-    if s._inb is RESET or s._outb is RESET:
-        s.close()
-        raise ConnectionResetError(104, "prefix_detach: the socket had failed; closed")
-    rx = s._rx
-    lower = s._release_lower()
-    if rx:
-        lower.unrecv(bytes(rx))
-        rx.clear()
-    return lower
+    return s._detach_framed("prefix_detach", s._rx)

@@ -4,14 +4,11 @@ the bytestream on detach."""
 
 from __future__ import annotations
 
-import errno as _errno
 from typing import TYPE_CHECKING
 
-from dill import Done
-from ._base import ByteStream, MessageSocket, DONE, RESET
+from ._base import RESET, ByteStream, MessageSocket
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin,
-    check_lower, check_max_size,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, check_lower, check_max_size,
 )
 
 if TYPE_CHECKING:
@@ -79,18 +76,8 @@ class SuffixSocket(LayerMixin, MessageSocket):
                     self._in_fail(RESET)
                     raise EMSGSIZE_error(
                         "no delimiter within max_size (%d) bytes" % (self._max,))
-                try:
-                    data = self._s.brecv_some(min(RECV_CHUNK, limit - len(rx)), deadline)
-                except Done:
-                    if rx:
-                        self._in_fail(RESET)
-                        raise EPROTO_error("stream ended in the middle of a message") from None
-                    self._in_fail(DONE)
-                    raise
-                except ConnectionResetError:
-                    self._in_fail(RESET)
-                    raise
-                rx += data
+                rx += self._recv_below(self._s.brecv_some, min(RECV_CHUNK, limit - len(rx)),
+                                       deadline, midway=bool(rx))
         finally:
             self._in_release()
 
@@ -115,13 +102,4 @@ def suffix_detach(s: SuffixSocket, deadline: int | None = -1) -> ByteStream:
     """Remove SUFFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, SuffixSocket):
         raise TypeError("suffix_detach expects a SUFFIX socket, got %s" % type(s).__name__)
-    s._detach_prologue()
-    if s._inb is RESET or s._outb is RESET:
-        s.close()
-        raise ConnectionResetError(_errno.ECONNRESET, "suffix_detach: the socket had failed; closed")
-    rx = s._rx
-    lower = s._release_lower()
-    if rx:
-        lower.unrecv(bytes(rx))
-        rx.clear()
-    return lower
+    return s._detach_framed("suffix_detach", s._rx)

@@ -48,14 +48,7 @@ class TermSocket(LayerMixin, MessageSocket):
             self._in_release()
 
     def _recv(self, deadline):
-        try:
-            msg = self._s.mrecv(deadline)
-        except Done:
-            self._in_fail(DONE)
-            raise
-        except ConnectionResetError:
-            self._in_fail(RESET)
-            raise
+        msg = self._recv_below(self._s.mrecv, deadline)
         if msg == self._terminal:
             self._in_fail(DONE)
             raise Done()
@@ -63,6 +56,12 @@ class TermSocket(LayerMixin, MessageSocket):
             self._in_fail(RESET)
             raise EMSGSIZE_error("message of %d bytes is over max_size (%d)" % (len(msg), self._max))
         return msg
+
+    def _drop_one(self, deadline):
+        """Receive and drop one message from beneath (for ``term_detach``); the
+        terminal message raises Done."""
+        if self._s.mrecv(deadline) == self._terminal:
+            raise Done()
 
     def done(self, deadline: int | None = -1) -> None:
         """Send the terminal message; later sends raise Done."""
@@ -107,26 +106,5 @@ def term_detach(s: TermSocket, deadline: int | None = -1) -> MessageSocket:
     peer's terminal message, and return the message socket beneath. On failure the
     whole stack is closed."""
     _check(s, "term_detach")
-    s._detach_prologue()
-    try:
-        if s._outb is None:
-            s.done(deadline)
-        elif s._outb is not DONE:
-            s._outb()  # sticky error
-        if s._inb is None:
-            s._in_acquire()
-            try:
-                while True:
-                    if s._s.mrecv(deadline) == s._terminal:
-                        break
-            except Done:
-                pass
-            finally:
-                s._in_fail(DONE)
-                s._in_release()
-        elif s._inb is not DONE:
-            s._inb()
-    except BaseException:
-        s._fail_detach()
-        raise
+    s._detach_closing(lambda: s.done(deadline), lambda: s._drop_one(deadline))
     return s._release_lower()

@@ -262,31 +262,5 @@ def tls_detach(s: TLSSocket, deadline: int | None = -1) -> ByteStream:
     peer's close_notify, and return the bytestream beneath, which can carry plaintext
     again. On failure the whole stack is closed."""
     _check(s, "tls_detach")
-    s._detach_prologue()
-    try:
-        if s._outb is None:
-            s.done(deadline)
-        elif s._outb is not DONE:
-            s._outb()
-        if s._inb is None:
-            s._in_acquire()
-            try:
-                s._pending = b""
-                while True:
-                    s._read(RECV_CHUNK, deadline)
-            except Done:
-                pass
-            finally:
-                s._in_release()
-        elif s._inb is not DONE:
-            s._inb()
-        if s._lower_eof:
-            pass
-    except BaseException:
-        s._fail_detach()
-        raise
-    rest = s._bin.read()
-    lower = s._release_lower()
-    if rest:
-        lower.unrecv(rest)
-    return lower
+    s._detach_closing(lambda: s.done(deadline), lambda: s._read(RECV_CHUNK, deadline))
+    return s._release_lower(s._bin.read())

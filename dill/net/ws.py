@@ -85,6 +85,8 @@ class WSSocket(LayerMixin, MessageSocket):
         self._ctl = []             # control frames owed while a sender was busy
         self._ctl_close = False    # ... one of which is the close answer
 
+    _MIDWAY = "ws: stream ended in the middle of a frame"
+
     def __repr__(self) -> str:
         return "<WSSocket %s %s>" % ("client" if self._client else "server",
                                      "closed" if self._s is None else "open")
@@ -126,21 +128,14 @@ class WSSocket(LayerMixin, MessageSocket):
         """Send with the send direction held, then any control frame (pong, close
         answer) the receive path queued meanwhile."""
         closing = False
-        try:
-            while frame is not None:
-                if self._ctl:
-                    frame = b"".join(self._ctl) + frame
-                    self._ctl = []
-                    closing = closing or self._ctl_close
-                    self._ctl_close = False
-                self._s.bsend(frame, deadline)
-                frame = b"" if self._ctl else None
-        except Done:
-            self._out_fail(DONE)
-            raise
-        except ConnectionResetError:
-            self._out_fail(RESET)
-            raise
+        while frame is not None:
+            if self._ctl:
+                frame = b"".join(self._ctl) + frame
+                self._ctl = []
+                closing = closing or self._ctl_close
+                self._ctl_close = False
+            self._send_below(self._s.bsend, frame, deadline)
+            frame = b"" if self._ctl else None
         if closing:
             self._out_fail(DONE)    # a close frame went out: nothing may follow it
 
@@ -207,18 +202,8 @@ class WSSocket(LayerMixin, MessageSocket):
         return self.recv(deadline)[1]
 
     def _fill(self, deadline):
-        try:
-            data = self._s.brecv_some(RECV_CHUNK, deadline)
-        except Done:
-            if self._rx or self._in_frame or self._parts or self._msgsize:
-                self._in_fail(RESET)
-                raise EPROTO_error("ws: stream ended in the middle of a frame") from None
-            self._in_fail(DONE)
-            raise
-        except ConnectionResetError:
-            self._in_fail(RESET)
-            raise
-        self._rx += data
+        midway = bool(self._rx or self._in_frame or self._parts or self._msgsize)
+        self._rx += self._recv_below(self._s.brecv_some, RECV_CHUNK, deadline, midway=midway)
 
     def _header_len(self):
         rx = self._rx
@@ -503,29 +488,5 @@ def ws_detach(s: WSSocket, status: int | None = 1000, reason: bytes | str = b"",
     until the peer's close frame, and return the bytestream beneath with anything
     after that frame still on it. On failure the stack is closed."""
     _check(s, "ws_detach")
-    s._detach_prologue()
-    try:
-        if s._outb is None:
-            s.done(deadline, status, reason)
-        elif s._outb is not DONE:
-            s._outb()
-        if s._inb is None:
-            s._in_acquire()
-            try:
-                while True:
-                    s._recv(deadline)
-            except Done:
-                pass
-            finally:
-                s._in_release()
-        elif s._inb is not DONE:
-            s._inb()
-    except BaseException:
-        s._fail_detach()
-        raise
-    rx = s._rx
-    lower = s._release_lower()
-    if rx:
-        lower.unrecv(bytes(rx))
-        rx.clear()
-    return lower
+    s._detach_closing(lambda: s.done(deadline, status, reason), lambda: s._recv(deadline))
+    return s._release_lower(s._rx)
