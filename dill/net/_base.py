@@ -84,13 +84,6 @@ def CLOSED() -> NoReturn:
     raise BadHandle()
 
 
-def _to_int_deadline(deadline):
-    """Deadline normalised to an int: -1 for never."""
-    if deadline is None:
-        return -1
-    return deadline
-
-
 class SocketBase(Handle):
     """Common base of ByteStream and MessageSocket: per-direction state helpers."""
 
