@@ -1,12 +1,15 @@
 """Channels: rendezvous (or buffered) hand-off of Python objects between coroutines.
 
 A channel has two ends; what is sent on one end is received on the other.  Each
-direction is a ``_Half`` with a FIFO of blocked receivers, a FIFO of blocked
-senders and, for buffered channels, a deque of values.  Queue entries are
-``(task, index, value)`` tuples: ``index`` is -1 for ``chsend``/``chrecv`` and
-the clause index for ``choose``.  An entry whose task is no longer waiting is
-stale (woken by a timer, cancellation or another clause) and is skipped by
-wakers; the woken task removes its own entries when it resumes.
+direction is a ``_Half`` with a ``WaitQueue`` of blocked receivers, one of
+blocked senders and, for buffered channels, a deque of values.  Queue entries
+are ``dill._wait`` entries ``(task, epoch, index, value)``: ``index`` is -1 for
+``chsend``/``chrecv`` and the clause index for ``choose``.  An entry whose wait
+ended some other way (a timer, a cancel, another clause) is dead: wakers skip
+it, and its owner only counts it (``give_up``), so nothing is ever searched.
+
+The hand-off to a waiting peer is the wake-up inlined (``Hub.wake``): it is
+the ping-pong hot path, where a call costs ~5% of a hop.
 
 Invariant: a half never has both buffered values and blocked receivers.
 """
@@ -23,6 +26,7 @@ from _thread import get_ident
 from ._hub import (
     CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error, wrong_thread,
 )
+from ._wait import WaitQueue
 
 __all__ = ["CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose"]
 
@@ -38,8 +42,8 @@ class _Half:
     def __init__(self, cap: int) -> None:
         self.buf: Any = deque() if cap else ()
         self.cap = cap
-        self.recvq: deque = deque()
-        self.sendq: deque = deque()
+        self.recvq = WaitQueue()
+        self.sendq = WaitQueue()
         self.done = False  # the sending end called chdone or one end closed
 
 
@@ -83,31 +87,15 @@ class ChannelEnd(Handle):
             raise wrong_thread(self)
         out, inb = self._out, self._in
         out.done = inb.done = True
-        _fail_all(hub, out.sendq, CLOSED)
-        _fail_all(hub, inb.recvq, CLOSED)
-        _fail_all(hub, out.recvq, DONE)
-        _fail_all(hub, inb.sendq, DONE)
+        out.sendq.wake_all(CLOSED)
+        inb.recvq.wake_all(CLOSED)
+        out.recvq.wake_all(DONE)
+        inb.sendq.wake_all(DONE)
         if inb.buf:
             inb.buf.clear()  # values sent to us that nobody can receive now
 
     def __repr__(self) -> str:
         return f"<dill.ChannelEnd {'closed' if self._closed else 'open'}>"
-
-
-def _fail_all(hub: Hub, q: deque, why: Reason) -> None:
-    """Wake every task waiting in ``q`` with ``why``; collect first, then wake."""
-    entries = list(q)
-    q.clear()
-    for task, index, _ in entries:
-        if task.waiting:
-            hub.wake(task, why if index < 0 else (index, why))
-
-
-def _discard(q: deque, entry: tuple) -> None:
-    try:
-        q.remove(entry)
-    except ValueError:
-        pass  # a waker already popped it
 
 
 def chmake(capacity: int = 0) -> tuple[ChannelEnd, ChannelEnd]:
@@ -149,36 +137,38 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
     while rq:
         e = rq.popleft()
         r = e[0]
-        if r.waiting:  # hand the value straight to the first waiting receiver
+        if r.waiting and r.epoch == e[1]:  # hand the value to the first live receiver
             r.waiting = 0
-            r.resume = value if e[1] < 0 else (e[1], value)
+            r.resume = value if e[2] < 0 else (e[2], value)
             hub.ready.append(r)
             return
+        rq.dead -= 1
     if len(h.buf) < h.cap:
         h.buf.append(value)
         return
     if deadline == 0:
         raise TimedOut()
-    e = (task, -1, value)
     sq = h.sendq
-    sq.append(e)
-    v = hub.wait(task, deadline)
+    sq.append((task, task.epoch, -1, value))
+    v = hub.block(task, "chsend", ch, deadline)
     if v is None:
         return
-    _discard(sq, e)
+    if v is not DONE and v is not CLOSED:  # those emptied the queue
+        sq.give_up()
     raise reason_error(task, v)
 
 
-def _take_sender(hub: Hub, sq: deque) -> tuple | None:
+def _take_sender(hub: Hub, sq: WaitQueue) -> tuple | None:
     """Pop the first live blocked sender, wake it, return its entry."""
     while sq:
         e = sq.popleft()
         s = e[0]
-        if s.waiting:
+        if s.waiting and s.epoch == e[1]:
             s.waiting = 0
-            s.resume = None if e[1] < 0 else (e[1], None)
+            s.resume = None if e[2] < 0 else (e[2], None)
             hub.ready.append(s)
             return e
+        sq.dead -= 1
     return None
 
 
@@ -205,28 +195,29 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
         if h.sendq:
             e = _take_sender(hub, h.sendq)
             if e is not None:
-                buf.append(e[2])
+                buf.append(e[3])
         return v
     sq = h.sendq
     while sq:
         e = sq.popleft()
         s = e[0]
-        if s.waiting:  # take the value of the first waiting sender
+        if s.waiting and s.epoch == e[1]:  # take the value of the first live sender
             s.waiting = 0
-            s.resume = None if e[1] < 0 else (e[1], None)
+            s.resume = None if e[2] < 0 else (e[2], None)
             hub.ready.append(s)
-            return e[2]
+            return e[3]
+        sq.dead -= 1
     if h.done:
         raise Done()
     if deadline == 0:
         raise TimedOut()
-    e = (task, -1, None)
     rq = h.recvq
-    rq.append(e)
-    v = hub.wait(task, deadline)
+    rq.append((task, task.epoch, -1, None))
+    v = hub.block(task, "chrecv", ch, deadline)
     if v.__class__ is not Reason:
         return v
-    _discard(rq, e)
+    if v is not DONE and v is not CLOSED:  # those emptied the queue
+        rq.give_up()
     raise reason_error(task, v)
 
 
@@ -245,8 +236,8 @@ def chdone(ch: ChannelEnd) -> None:
     if h.done:
         raise Done("this end is already done")
     h.done = True
-    _fail_all(ch._hub, h.recvq, DONE)
-    _fail_all(ch._hub, h.sendq, DONE)
+    h.recvq.wake_all(DONE)
+    h.sendq.wake_all(DONE)
 
 
 def _clause_error(exc: BaseException, index: int) -> BaseException:
@@ -312,17 +303,11 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
                 if h.sendq:
                     e = _take_sender(hub, h.sendq)
                     if e is not None:
-                        buf.append(e[2])
+                        buf.append(e[3])
                 return i, v
-            sq = h.sendq
-            while sq:
-                e = sq.popleft()
-                s = e[0]
-                if s.waiting:
-                    s.waiting = 0
-                    s.resume = None if e[1] < 0 else (e[1], None)
-                    hub.ready.append(s)
-                    return i, e[2]
+            e = _take_sender(hub, h.sendq) if h.sendq else None
+            if e is not None:
+                return i, e[3]
             if h.done:
                 raise _clause_error(Done(), i)
         else:
@@ -333,37 +318,43 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
             while rq:
                 e = rq.popleft()
                 r = e[0]
-                if r.waiting:
+                if r.waiting and r.epoch == e[1]:
                     r.waiting = 0
-                    r.resume = cl[2] if e[1] < 0 else (e[1], cl[2])
+                    r.resume = cl[2] if e[2] < 0 else (e[2], cl[2])
                     hub.ready.append(r)
                     return i, None
+                rq.dead -= 1
             if len(h.buf) < h.cap:
                 h.buf.append(cl[2])
                 return i, None
         i += 1
     if deadline == 0:
         raise TimedOut()
-    # Wait on every clause; the first to fire wins, the rest are withdrawn.
-    entries = []
+    # Park on every clause; the first to fire wins, the others' entries die.
+    epoch = task.epoch
+    queues = []
     i = 0
     for cl in clauses:
         if cl[0] == CHRECV:
             q = cl[1]._in.recvq
-            e = (task, i, None)
+            q.append((task, epoch, i, None))
         else:
             q = cl[1]._out.sendq
-            e = (task, i, cl[2])
-        q.append(e)
-        entries.append((q, e))
+            q.append((task, epoch, i, cl[2]))
+        queues.append(q)
         i += 1
-    v = hub.wait(task, deadline)
-    for q, e in entries:
-        if q:
-            _discard(q, e)
+    v = hub.block(task, "choose", clauses, deadline)
     if v.__class__ is Reason:
+        for q in queues:
+            q.give_up()
         raise reason_error(task, v)
     index, value = v
+    # The winning clause's waker popped its entry (or, on DONE/CLOSED, emptied
+    # that queue); every other clause's entry is now dead.
+    won = queues[index]
+    for q in queues:
+        if q is not won:
+            q.give_up()
     if value.__class__ is Reason:
         raise _clause_error(reason_error(task, value), index)
     return v

@@ -15,6 +15,7 @@ from ._hub import (
     INTERRUPT, TIMEOUT, Hub, Task, check_deadline, get_hub, reason_error, report_unraisable,
     wrong_thread,
 )
+from ._wait import WaitQueue
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -84,7 +85,7 @@ class _Group:
     def __init__(self, members: dict | None) -> None:
         self.running = 0
         self.members = members  # running tasks in launch order (bundles only)
-        self.waiters: list[Task] | None = None
+        self.waiters: WaitQueue | None = None  # made on first wait
         self.failures: list[Exception] | None = None
         self.orphaned = False
 
@@ -102,11 +103,16 @@ class _Group:
             else:
                 self.failures.append(task.exc)
         if self.running == 0 and self.waiters:
-            waiters, self.waiters = self.waiters, None
-            for t in waiters:
-                hub.wake(t)
+            self.waiters.wake_all()
 
-    def wait(self, hub: Hub, deadline: int) -> None:
+    def _park(self, task: Task) -> WaitQueue:
+        q = self.waiters
+        if q is None:
+            q = self.waiters = WaitQueue()
+        q.park(task)
+        return q
+
+    def wait(self, hub: Hub, deadline: int, op: str, handle: Handle) -> None:
         """Block the current task until no member runs, or raise ``TimedOut``."""
         if hub.thread_id != get_ident():
             raise wrong_thread(self)
@@ -117,17 +123,13 @@ class _Group:
             return
         if task.group is self:
             raise RuntimeError("a coroutine cannot wait for its own bundle")
-        if self.waiters is None:
-            self.waiters = [task]
-        else:
-            self.waiters.append(task)
-        v = hub.wait(task, deadline)
+        q = self._park(task)
+        v = hub.block(task, op, handle, deadline)
         if v is not None:
-            if self.waiters is not None and task in self.waiters:
-                self.waiters.remove(task)
+            q.give_up()
             raise reason_error(task, v)
 
-    def close(self, hub: Hub) -> None:
+    def close(self, hub: Hub, handle: Handle) -> None:
         """Cancel every running member and wait (uninterruptibly) until all exited."""
         if hub.thread_id != get_ident():
             raise wrong_thread(self)
@@ -136,13 +138,9 @@ class _Group:
             hub.cancel(task)
         cur = hub.current
         while self.running:
-            if self.waiters is None:
-                self.waiters = [cur]
-            else:
-                self.waiters.append(cur)
-            if hub.wait_uncancelable(cur) is INTERRUPT:
-                if self.waiters is not None and cur in self.waiters:
-                    self.waiters.remove(cur)
+            q = self._park(cur)
+            if hub.block_uncancelable(cur, "hclose", handle) is INTERRUPT:
+                q.give_up()
                 raise reason_error(cur, INTERRUPT)
 
     def take_failures(self) -> list[Exception]:
@@ -179,7 +177,7 @@ class Coroutine(Handle):
         self._check()
         if deadline.__class__ is not int:
             deadline = check_deadline(deadline)
-        self._group.wait(self._hub, deadline)
+        self._group.wait(self._hub, deadline, "wait", self)
         failures = self._group.take_failures()
         if failures:
             raise failures[0]
@@ -197,7 +195,7 @@ class Coroutine(Handle):
                 self._closed = False
                 raise RuntimeError("a coroutine cannot close its own handle")
             hub.cancel(task)
-            self._group.close(hub)
+            self._group.close(hub, self)
         failures = self._group.take_failures()
         if failures:
             raise failures[0]
@@ -245,7 +243,7 @@ class Bundle(Handle):
         self._check()
         if deadline.__class__ is not int:
             deadline = check_deadline(deadline)
-        self._group.wait(self._hub, deadline)
+        self._group.wait(self._hub, deadline, "bundle_wait", self)
         _raise_group(self._group)
 
     def __len__(self) -> int:
@@ -261,7 +259,7 @@ class Bundle(Handle):
         if hub.current.group is group:
             self._closed = False
             raise RuntimeError("a coroutine cannot close the bundle it belongs to")
-        group.close(hub)
+        group.close(hub, self)
         _raise_group(group)
 
     def __del__(self) -> None:
@@ -345,7 +343,7 @@ def msleep(deadline: int | None) -> None:
     task = hub.current
     if task.canceled:
         raise Canceled()
-    v = hub.wait(task, deadline)
+    v = hub.block(task, "msleep", None, deadline)
     if v is not None and v is not TIMEOUT:
         raise reason_error(task, v)
 

@@ -1,20 +1,30 @@
 """The scheduler: one hub per OS thread.
 
 The hub owns the ready queue, the timer heap and the fd poller, and it is the
-only place that switches greenlets (``suspend`` and ``spawn``) and reads the
-clock (``now``).  Invariants:
+only place that switches greenlets (``suspend`` and ``spawn``), reads the clock
+(``now``) and writes a task's wait state (``block``, ``wake``, ``cancel``).
+
+**The fairness rule.**  Tasks resume in FIFO order of being made ready.  A
+blocked task switches straight to the next ready task (no detour through the
+hub greenlet); once per *pass* over the ready queue (as many switches as there
+were ready tasks when the pass began) the suspending task itself polls fds
+without blocking and fires due timers (``_tick``).  So a ``yield_()`` loop
+delays timers and fd events by at most one pass.  The hub greenlet runs only to
+sleep in the poller when nothing is ready.
+
+Invariants:
 
 * ``hub.current`` is the task whose greenlet is running.  Whoever switches to a
   task sets it first.
-* A task is woken at most once per wait: ``wake`` clears ``task.waiting``, and
-  every waker skips tasks whose ``waiting`` is already 0.
-* A woken task removes its own leftover registrations (channel queue entries,
-  fd slots, its timer) when it resumes, before it can wait again, so wakers only
-  ever mutate queues and never switch while a queue is half-updated.
-* Tasks resume in FIFO order.  A blocked task switches straight to the next
-  ready task (no detour through the hub greenlet); once per pass over the ready
-  queue the suspending task itself polls fds and fires due timers
-  (``_tick``).  The hub greenlet runs only to sleep when nothing is ready.
+* A task is woken at most once per wait: every waker checks ``task.waiting``
+  and clears it.  Each wait ends by bumping ``task.epoch``, which turns every
+  registration the wait left behind (wait-queue entries, its timer) dead, so a
+  stale registration can never wake a later wait (``dill._wait``).
+* Wakers only mutate queues; nobody switches while a wait queue is
+  half-updated (as Go's ``closechan``: collect the waiters, then ready them).
+* An exception raised by a Python signal handler never lands inside a
+  coroutine or the scheduler: ``dill._signals`` hands it to the root task at a
+  safe point (``interrupt_root``).
 """
 
 from __future__ import annotations
@@ -95,20 +105,51 @@ class Task:
     """Scheduling state of one coroutine (or of a thread's root code).
 
     It lives apart from the greenlet so that worker greenlets can be reused.
+    Fields, and when each is valid:
+
+    * ``greenlet``: the greenlet running it; ``None`` once it finished.
+    * ``hub``: the hub (OS thread) it belongs to, for its whole life.
+    * ``waiting``: ``NOT_WAITING`` while running or ready; ``CANCELABLE`` or
+      ``UNCANCELABLE`` while blocked (written only by the hub).
+    * ``epoch``: bumped when each wait ends; wait-queue entries and timers
+      carry the epoch of the wait that made them (``dill._wait``).
+    * ``resume``: the wake value of the last wait, valid from the wake until
+      the wait returns it: the value handed over (``None`` for a plain wake, a
+      received value, ``True`` for a granted lock, ``(index, value)`` for a
+      ``choose`` clause, where value may itself be a ``Reason``), or a
+      ``Reason`` (``TIMEOUT``, ``CANCEL``, ``DONE``, ``CLOSED``,
+      ``INTERRUPT``).
+    * The wait record, set by ``Hub.block`` and valid while ``waiting``:
+      ``op`` (the blocking call's name, SPEC-TOOLS section 1), ``obj`` (what it
+      waits on), ``deadline`` (ms on ``now()``, -1 for never) and ``since``
+      (``now()`` when the wait began).  Left as they were after the wait.
+    * ``canceled``: sticky once set (``hclose``).
+    * ``pending_exc``: an exception for the root task (a signal handler's, a
+      coroutine's ``KeyboardInterrupt``), raised at its next blocking call.
+    * ``fn``, ``args``, ``kwargs``: the call to run, until it starts.
+    * ``group``: the bundle (``_Group``) it counts in; ``None`` for a root.
+    * ``result``, ``exc``, ``finished``: its outcome, once ``finished``.
     """
 
     __slots__ = (
-        "greenlet", "waiting", "resume", "canceled", "pending_exc",
+        "greenlet", "hub", "waiting", "epoch", "resume", "canceled", "pending_exc",
+        "op", "obj", "deadline", "since",
         "fn", "args", "kwargs", "group", "result", "exc", "finished",
     )
 
-    def __init__(self, fn: Any = None, args: Any = (), kwargs: Any = None,
+    def __init__(self, hub: "Hub", fn: Any = None, args: Any = (), kwargs: Any = None,
                  group: Any = None) -> None:
         self.greenlet: Any = None
+        self.hub = hub
         self.waiting = NOT_WAITING
+        self.epoch = 0
         self.resume: Any = None
         self.canceled = False
         self.pending_exc: BaseException | None = None
+        self.op: str | None = None
+        self.obj: Any = None
+        self.deadline = -1
+        self.since = 0
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -116,6 +157,29 @@ class Task:
         self.result: Any = None
         self.exc: Exception | None = None
         self.finished = False
+
+
+class RemoteWait:
+    """A wake-up another OS thread owes a hub (a ``to_thread`` call, a Portal).
+
+    While one is held, an idle hub sleeps on its wake-up pipe instead of
+    reporting a deadlock.  ``release()`` is idempotent, so no path can count
+    one twice; it must run in the hub's own thread.
+    """
+
+    __slots__ = ("hub", "held")
+
+    def __init__(self, hub: "Hub") -> None:
+        hub.enable_threadsafe()
+        self.hub = hub
+        self.held = True
+        hub.remote_waits += 1
+
+    def release(self) -> None:
+        """Stop holding the hub awake (a no-op the second time)."""
+        if self.held:
+            self.held = False
+            self.hub.remote_waits -= 1
 
 
 # Idle worker greenlets kept for reuse.  A new greenlet's first switch and its
@@ -129,6 +193,9 @@ IDLE_TRIM = 64
 # Rebuild the timer heap when this many dead entries are in it (and they are
 # the majority): waits that finish early leave their timer entries behind.
 DEAD_TIMERS_MAX = 1024
+
+# The longest single sleep in the poller: a C int of ms, with a margin.
+POLL_MAX_MS = 2**31 // 2
 
 _EV_IN = select.POLLIN | select.POLLPRI
 _EV_OUT = select.POLLOUT
@@ -154,36 +221,73 @@ class _Poller:
         self.unregister = self._p.unregister
 
     def poll(self, timeout_ms: int) -> list:
+        """Wait up to ``timeout_ms`` (-1: forever) for events.
+
+        epoll/poll take a C int of milliseconds (~24.8 days at most): a longer
+        sleep is capped, never the deadline; the hub just wakes and sleeps again.
+        """
         if timeout_ms < 0:
             return self._p.poll(-1)
+        if timeout_ms > POLL_MAX_MS:
+            timeout_ms = POLL_MAX_MS
         return self._p.poll(timeout_ms * self._scale)
 
 
+class _FdWait:
+    """What the hub knows of one fd: who waits to read, who to write, and the
+    event mask the poller watches (0: not registered)."""
+
+    __slots__ = ("reader", "writer", "mask")
+
+    def __init__(self) -> None:
+        self.reader: Task | None = None
+        self.writer: Task | None = None
+        self.mask = 0
+
+
 class Hub:
-    """Per-thread scheduler state.  Get it with ``get_hub()``."""
+    """Per-thread scheduler state.  Get it with ``get_hub()``.
+
+    Fields:
+
+    * ``ready``: tasks to resume, FIFO (the fairness rule above).
+    * ``timers``: a heap of ``(deadline, seq, task, epoch)`` tuples (compared
+      in C; always unpacked by name).  An entry is live while its task still
+      waits in the wait of that epoch; dead ones are skipped when popped and
+      swept by ``_compact_timers`` when they are the majority
+      (``dead_timers`` counts them).
+    * ``budget``: switches left in the current pass before the next ``_tick``.
+    * ``idle``: parked worker greenlets for reuse.
+    * ``fdwaits``: fd -> ``_FdWait``; ``nregistered`` fds are in the poller
+      (the wake-up pipe not counted).
+    * ``thread_id``: the OS thread that owns the hub; nothing else touches it
+      except through ``call_threadsafe``.
+    * ``remote_waits``: how many ``RemoteWait`` tokens are held: while
+      nonzero, an idle hub sleeps on its wake-up pipe instead of reporting a
+      deadlock.
+    * ``root``: the thread's own code; ``current``: the running task;
+      ``loop_task``: the hub greenlet, which sleeps in the poller.
+    """
 
     def __init__(self) -> None:
         self.ready: deque[Task] = deque()
-        self.timers: list[list] = []
+        self.timers: list[tuple] = []
         self.dead_timers = 0
         self._seq = count()
         self.budget = 0
         self.idle: list = []
-        self.fdwaits: dict[int, list] = {}
+        self.fdwaits: dict[int, _FdWait] = {}
         self.nregistered = 0
         self.poller: _Poller | None = None
         self.thread_id = _thread_ident()
         self._threadsafe: deque | None = None
-        # How many wake-ups other OS threads owe this hub (to_thread calls in
-        # flight, open Portals; kept by dill._threads).  While nonzero, an idle
-        # hub sleeps on the wake-up pipe instead of reporting a deadlock.
         self.remote_waits = 0
         self._wake_r = self._wake_w = -1
-        root = Task()
+        root = Task(self)
         root.greenlet = getcurrent()
         self.root = root
         self.current = root
-        loop = Task()
+        loop = Task(self)
         loop.greenlet = greenlet(self._loop)
         self.loop_task = loop
 
@@ -207,55 +311,90 @@ class Hub:
         nxt.greenlet.switch()
         return cur.resume
 
-    def wait(self, task: Task, deadline: int) -> Any:
-        """Block the current task until woken or until ``deadline`` (-1: never).
+    def block(self, task: Task, op: str, obj: Any, deadline: int) -> Any:
+        """Block the current ``task`` until woken, canceled or ``deadline`` (-1: never).
 
-        Returns the wake value (a ``Reason`` on timeout/cancel/...).  The caller
-        registered the task in its wait queues and removes it on a ``Reason``.
+        The one wait of dill: the caller has parked ``task`` wherever it
+        waits (a ``WaitQueue``, an fd slot, nowhere for a sleep).  Records the
+        wait (``op`` waiting on ``obj``, SPEC-TOOLS section 1) and returns the
+        wake value: whatever the waker handed over, or a ``Reason``
+        (``TIMEOUT``, ``CANCEL``, ``INTERRUPT``, ...).  On a ``Reason`` the
+        caller gives up its queue entries (``WaitQueue.give_up``).
         """
         if task.pending_exc is not None:
             return INTERRUPT
+        # The wait record: plain stores, nothing computed (``where`` is found
+        # from the greenlet's frame only when someone looks).
+        task.op = op
+        task.obj = obj
+        task.deadline = deadline
+        task.since = _monotonic_ns() // 1_000_000
         task.waiting = CANCELABLE
         if deadline < 0:
-            return self.suspend()
-        entry = [deadline, next(self._seq), task]
-        heappush(self.timers, entry)
-        v = self.suspend()
-        if entry[2] is not None:  # woken before the timer fired
-            entry[2] = None
-            dead = self.dead_timers = self.dead_timers + 1
-            if dead > DEAD_TIMERS_MAX and dead * 2 > len(self.timers):
-                self._compact_timers()
+            v = self.suspend()
+        else:
+            heappush(self.timers, (deadline, next(self._seq), task, task.epoch))
+            v = self.suspend()
+            if v is not TIMEOUT:  # woken first: its timer entry is dead now
+                dead = self.dead_timers = self.dead_timers + 1
+                if dead > DEAD_TIMERS_MAX and dead * 2 > len(self.timers):
+                    self._compact_timers()
+        task.epoch += 1
         return v
 
-    def wait_uncancelable(self, task: Task) -> Any:
-        """Block until woken; cancellation does not interrupt (used by hclose)."""
-        task.waiting = UNCANCELABLE
-        return self.suspend()
+    # Transitional: the green layer moves to ``block`` (then these go).
+    def wait(self, task: Task, deadline: int) -> Any:
+        return self.block(task, "wait", None, deadline)
 
-    def wake(self, task: Task, value: Any = None) -> None:
-        """Make a waiting task ready, handing it ``value``."""
+    def wait_uncancelable(self, task: Task) -> Any:
+        return self.block_uncancelable(task, "wait", None)
+
+    def block_uncancelable(self, task: Task, op: str, obj: Any) -> Any:
+        """Block until woken; cancellation does not interrupt (``hclose``)."""
+        task.op = op
+        task.obj = obj
+        task.deadline = -1
+        task.since = _monotonic_ns() // 1_000_000
+        task.waiting = UNCANCELABLE
+        v = self.suspend()
+        task.epoch += 1
+        return v
+
+    def wake(self, task: Task, value: Any = None) -> bool:
+        """Make a waiting task ready, handing it ``value``; False if it was not waiting.
+
+        The one wake-up of dill.  Copies inlined for speed (the channel
+        hand-off, timers, fd events) say so beside them, with the benchmark
+        that pays for them.
+        """
         if task.waiting:
             task.waiting = NOT_WAITING
             task.resume = value
             self.ready.append(task)
+            return True
+        return False
 
     def cancel(self, task: Task) -> None:
         """Mark a task canceled and wake it if it sits in a cancelable wait."""
         task.canceled = True
         if task.waiting == CANCELABLE:
-            task.waiting = NOT_WAITING
-            task.resume = CANCEL
-            self.ready.append(task)
+            self.wake(task, CANCEL)
 
     def interrupt_root(self, exc: BaseException) -> None:
-        """Deliver a KeyboardInterrupt/SystemExit-like exception to the root task."""
+        """Deliver a KeyboardInterrupt/SystemExit-like exception to the root task.
+
+        Runs inside the scheduler at a safe point (never from a signal
+        handler directly: ``dill._signals`` queues it).  The root raises it at
+        its current blocking call, or at its next one.  A second exception
+        while one is pending is chained to it rather than lost.
+        """
         root = self.root
-        root.pending_exc = exc
-        if root.waiting:
-            root.waiting = NOT_WAITING
-            root.resume = INTERRUPT
-            self.ready.append(root)
+        if root.pending_exc is None:
+            root.pending_exc = exc
+        elif exc is not root.pending_exc:
+            exc.__context__ = root.pending_exc
+            root.pending_exc = exc
+        self.wake(root, INTERRUPT)
 
     def yield_(self) -> None:
         """Requeue the current task at the back and run the others once."""
@@ -279,7 +418,7 @@ class Hub:
         cur = self.current
         if cur.canceled:
             raise Canceled()
-        task = Task(fn, args, kwargs, group)
+        task = Task(self, fn, args, kwargs, group)
         group.running += 1
         if group.members is not None:
             group.members[task] = None
@@ -373,11 +512,12 @@ class Hub:
     def _sleep_timeout(self) -> int:
         """Milliseconds until the next live timer, -1 for none."""
         timers = self.timers
-        while timers and timers[0][2] is None:
+        while timers:
+            deadline, _, task, epoch = timers[0]
+            if task.waiting and task.epoch == epoch:
+                return max(0, deadline - now())
             heappop(timers)
             self.dead_timers -= 1
-        if timers:
-            return max(0, timers[0][0] - now())
         if not self.nregistered and not self.remote_waits and self.root.waiting:
             self.interrupt_root(RuntimeError(
                 "dill: deadlock: every coroutine of this thread is blocked and "
@@ -422,19 +562,17 @@ class Hub:
         t_now = now()
         ready = self.ready
         while timers and timers[0][0] <= t_now:
-            entry = heappop(timers)
-            task = entry[2]
-            if task is None:
-                self.dead_timers -= 1
-                continue
-            entry[2] = None
-            if task.waiting:
+            _, _, task, epoch = heappop(timers)
+            # Inlined wake (timer firing is a hot path: 10k sleepers bench).
+            if task.waiting and task.epoch == epoch:
                 task.waiting = NOT_WAITING
                 task.resume = TIMEOUT
                 ready.append(task)
+            else:
+                self.dead_timers -= 1
 
     def _compact_timers(self) -> None:
-        live = [e for e in self.timers if e[2] is not None]
+        live = [e for e in self.timers if e[2].waiting and e[2].epoch == e[3]]
         heapify(live)
         self.timers = live
         self.dead_timers = 0
@@ -452,8 +590,10 @@ class Hub:
             if rec is None:
                 continue
             unwanted = 0
+            # Inlined wakes (the TCP echo bench pays for every call here).
+            # The slot holds a task only during its fd wait (wait_fd clears it).
             if ev & (_EV_IN | _EV_ERR):
-                t = rec[0]
+                t = rec.reader
                 if t is not None and t.waiting:
                     t.waiting = NOT_WAITING
                     t.resume = None
@@ -461,24 +601,24 @@ class Hub:
                 elif ev & _EV_IN:
                     unwanted |= _EV_IN
             if ev & (_EV_OUT | _EV_ERR):
-                t = rec[1]
+                t = rec.writer
                 if t is not None and t.waiting:
                     t.waiting = NOT_WAITING
                     t.resume = None
                     ready.append(t)
                 elif ev & _EV_OUT:
                     unwanted |= _EV_OUT
-            if ev & _EV_ERR and rec[0] is None and rec[1] is None:
-                unwanted = rec[2]  # nobody waits: stop the error from repeating
-            if unwanted and rec[2] & unwanted:
-                self._set_mask(fd, rec, rec[2] & ~unwanted)
+            if ev & _EV_ERR and rec.reader is None and rec.writer is None:
+                unwanted = rec.mask  # nobody waits: stop the error from repeating
+            if unwanted and rec.mask & unwanted:
+                self._set_mask(fd, rec, rec.mask & ~unwanted)
 
-    def _set_mask(self, fd: int, rec: list, mask: int) -> None:
+    def _set_mask(self, fd: int, rec: _FdWait, mask: int) -> None:
         """Change what the poller watches on ``fd`` (0: unregister)."""
         poller = self.poller
         if poller is None:
             poller = self.poller = _Poller()
-        old = rec[2]
+        old = rec.mask
         if mask == old:
             return
         if mask == 0:
@@ -498,10 +638,13 @@ class Hub:
                 poller.modify(fd, mask)
             except FileNotFoundError:  # closed and reused without fdclean
                 poller.register(fd, mask)
-        rec[2] = mask
+        rec.mask = mask
 
-    def wait_fd(self, fd: Any, out: int, deadline: int) -> None:
-        """Wait until ``fd`` is readable (``out``=0) or writable (``out``=1)."""
+    def wait_fd(self, fd: Any, out: int, deadline: int, op: str | None = None) -> None:
+        """Wait until ``fd`` is readable (``out``=0) or writable (``out``=1).
+
+        ``op`` names the wait for the tools (default ``fdin``/``fdout``).
+        """
         if fd.__class__ is not int:
             fd = _fileno(fd)
         task = self.current
@@ -511,27 +654,36 @@ class Hub:
         if rec is None:
             if fd < 0:
                 raise BadHandle(f"invalid file descriptor {fd}")
-            rec = self.fdwaits[fd] = [None, None, 0]
-        if rec[out] is not None:
+            rec = self.fdwaits[fd] = _FdWait()
+        if (rec.writer if out else rec.reader) is not None:
             raise OSError(errno.EBUSY, "another coroutine is already waiting "
                           f"for fd {fd} to become {'writable' if out else 'readable'}")
         bit = _EV_OUT if out else _EV_IN
-        if not rec[2] & bit:
+        if not rec.mask & bit:
             try:
-                self._set_mask(fd, rec, rec[2] | bit)
+                self._set_mask(fd, rec, rec.mask | bit)
             except OSError as e:
-                if not rec[2] and rec[0] is None and rec[1] is None:
+                if not rec.mask and rec.reader is None and rec.writer is None:
                     del self.fdwaits[fd]
                 if e.errno == errno.EBADF:
                     raise BadHandle(f"invalid file descriptor {fd}") from None
                 if e.errno == errno.EPERM:
                     raise NotSupported(f"fd {fd} cannot be polled") from None
                 raise
-        rec[out] = task
-        try:
-            v = self.wait(task, deadline)
-        finally:
-            rec[out] = None
+        # The fd slot is this wait's queue: one waiter per direction, cleared
+        # when the wait ends however it ends (O(1), no epoch needed).
+        if out:
+            rec.writer = task
+            try:
+                v = self.block(task, op or "fdout", fd, deadline)
+            finally:
+                rec.writer = None
+        else:
+            rec.reader = task
+            try:
+                v = self.block(task, op or "fdin", fd, deadline)
+            finally:
+                rec.reader = None
         if v is not None:
             raise reason_error(task, v)
 
@@ -542,9 +694,9 @@ class Hub:
         rec = self.fdwaits.get(fd)
         if rec is None:
             return
-        if rec[0] is not None or rec[1] is not None:
+        if rec.reader is not None or rec.writer is not None:
             raise OSError(errno.EBUSY, f"a coroutine is waiting on fd {fd}")
-        if rec[2]:
+        if rec.mask:
             self._set_mask(fd, rec, 0)
         del self.fdwaits[fd]
 
@@ -554,13 +706,11 @@ class Hub:
         rec = self.fdwaits.get(fd)
         if rec is None:
             return
-        for t in (rec[0], rec[1]):
-            if t is not None and t.waiting:
-                t.waiting = NOT_WAITING
-                t.resume = CLOSED
-                self.ready.append(t)
-        rec[0] = rec[1] = None
-        if rec[2]:
+        for t in (rec.reader, rec.writer):
+            if t is not None:
+                self.wake(t, CLOSED)
+        rec.reader = rec.writer = None
+        if rec.mask:
             self._set_mask(fd, rec, 0)
         del self.fdwaits[fd]
 
@@ -589,7 +739,7 @@ class Hub:
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         self._wake_r, self._wake_w = r, w
-        rec = self.fdwaits[r] = [None, None, 0]
+        rec = self.fdwaits[r] = _FdWait()
         self._set_mask(r, rec, _EV_IN)
         # Not counted: _tick checks the callback queue itself (no syscall per
         # pass), and the pipe alone does not keep an idle hub from reporting a
@@ -680,6 +830,9 @@ def get_hub() -> Hub:
     except AttributeError:
         hub = _local.hub = Hub()
         _local.closer = _CloseAtThreadExit(hub)
+        from ._signals import install_sigint  # imports this module
+
+        install_sigint(hub)
         for fn in hub_created:
             fn(hub)
         return hub

@@ -2,10 +2,11 @@
 
 Everything here talks to a hub from another OS thread only through
 ``hub.call_threadsafe`` (whose callbacks only wake tasks), so no hub state is
-ever touched from the wrong thread.  While another thread owes a hub a wake-up
-(a ``to_thread`` call in flight, an open ``Portal``) the hub's
-``remote_waits`` is nonzero, so an idle hub sleeps on its wake-up pipe rather
-than reporting a deadlock; a hub that uses none of this pays nothing.
+ever touched from the wrong thread.  Both cross the threads through one
+hand-off (``_Handoff``).  While another thread owes a hub a wake-up (a
+``to_thread`` call in flight, an open ``Portal``) a ``RemoteWait`` token is
+held, so an idle hub sleeps on its wake-up pipe rather than reporting a
+deadlock; a hub that uses none of this pays nothing.
 
 The pool uses the ``_thread`` primitives captured at import time, so it keeps
 running real OS threads when ``dill.patch`` turns ``threading`` green.
@@ -25,8 +26,10 @@ from ._coroutine import Bundle, Call, _unpack
 from ._errors import BadHandle, Canceled, TimedOut
 from ._handle import Handle
 from ._hub import (
-    TIMEOUT, Hub, _local, check_deadline, get_hub, now, reason_error, report_unraisable,
+    TIMEOUT, Hub, RemoteWait, _local, check_deadline, get_hub, now, reason_error,
+    report_unraisable,
 )
+from ._wait import WaitQueue
 
 __all__ = ["to_thread", "Portal", "set_max_workers", "worker_idents", "own_thread_idents"]
 
@@ -169,65 +172,145 @@ def own_thread_idents() -> frozenset[int]:
     return frozenset(_pool.idents) | watchdog_idents()
 
 
-# ---------------------------------------------------------------- to_thread
+# ----------------------------------------------------------- the hand-off
 
-# One lock guards the hand-over between a worker finishing and its caller
-# giving up; both sides hold it only to flip a flag.
+# One lock guards the race between a producer finishing and its waiter giving
+# up; both sides hold it only to flip a flag.
 _handover = _allocate_lock()
 
 
-class _Job:
-    __slots__ = ("hub", "task", "ctx", "fn", "args", "kwargs", "result", "exc",
-                 "abandoned", "delivering", "delivered")
+class _Handoff:
+    """One call crossing between OS threads: its outcome and who waits for it.
 
-    def __init__(self, hub: Hub, task: Any, fn: Callable, args: tuple, kwargs: dict) -> None:
-        self.hub = hub
-        self.task = task
+    The waiter is either a task of some hub (it blocks there, holding a
+    ``RemoteWait`` so that its idle hub waits instead of reporting a
+    deadlock, and is woken through that hub's ``call_threadsafe``) or a plain
+    OS thread (blocked on a lock).  The producer, in another thread, calls
+    ``finish`` exactly once.  A task may give up first (cancel, deadline):
+    the outcome is then dropped, and an exception in it reported through
+    ``sys.unraisablehook`` (``what`` names the call in that report).
+    """
+
+    __slots__ = ("what", "task", "token", "lock", "result", "exc", "abandoned", "finished")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.task: Any = None
+        self.token: RemoteWait | None = None
+        self.lock: Any = None
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self.abandoned = False  # the waiting task gave up (set in its hub's thread)
+        self.finished = False   # the producer finished (set in its thread)
+
+    # ------------------------------------------------------------ waiter side
+
+    def wait_task(self, hub: Hub, op: str, obj: Any, deadline: int,
+                  submit: Callable[[], None],
+                  abandon: Callable[[], None] | None = None) -> Any:
+        """Block the current task of ``hub`` until ``finish``; return the result.
+
+        ``submit()`` starts the producer.  On cancel or deadline this gives up
+        (``abandon()`` then runs, if the outcome had not come yet) and raises.
+        """
+        task = self.task = hub.current
+        token = self.token = RemoteWait(hub)
+        try:
+            submit()
+        except BaseException:
+            token.release()
+            raise
+        v = hub.block(task, op, obj, deadline)
+        if v is None:
+            token.release()
+            return self._outcome()
+        with _handover:
+            self.abandoned = True
+            finished = self.finished
+        token.release()  # idempotent: _deliver may still be queued
+        if finished:  # the outcome came, but a cancel or timeout woke us first
+            self._report(self.exc)
+            self.exc = self.result = None
+        elif abandon is not None:
+            abandon()
+        raise reason_error(task, v)
+
+    def wait_thread(self, submit: Callable[[], None]) -> Any:
+        """Block the calling OS thread (no hub involved) until ``finish``."""
+        lock = self.lock = _allocate_lock()
+        lock.acquire()
+        submit()
+        lock.acquire()
+        return self._outcome()
+
+    def _outcome(self) -> Any:
+        exc = self.exc
+        if exc is not None:
+            self.exc = None
+            try:
+                raise exc
+            finally:
+                exc = None
+        result, self.result = self.result, None
+        return result
+
+    # ---------------------------------------------------------- producer side
+
+    def finish(self, result: Any, exc: BaseException | None) -> None:
+        """Hand the outcome to the waiter (from any thread), once."""
+        with _handover:
+            self.finished = True
+            abandoned = self.abandoned
+            if not abandoned:
+                self.result, self.exc = result, exc
+        if abandoned:
+            self._report(exc)
+        elif self.lock is not None:
+            self.lock.release()
+        else:
+            self.task.hub.call_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        """In the waiter's hub, from the scheduler: wake it (unless it gave up)."""
+        self.token.release()  # type: ignore[union-attr]
+        if not self.abandoned:
+            self.task.hub.wake(self.task, None)
+        self.task = None
+
+    def _report(self, exc: BaseException | None) -> None:
+        if exc is not None and not isinstance(exc, Canceled):
+            report_unraisable(exc, self, f"{self.what}: the call raised after its "
+                              "caller gave up (canceled or timed out)")
+
+    def __repr__(self) -> str:
+        return f"<dill.{self.what} call>"
+
+
+# ---------------------------------------------------------------- to_thread
+
+
+class _Job(_Handoff):
+    """A ``to_thread`` call: run by a pool worker, waited for by a task."""
+
+    __slots__ = ("ctx", "fn", "args", "kwargs")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        super().__init__("to_thread")
         self.ctx: Any = copy_context()
         self.fn: Any = fn
         self.args: Any = args
         self.kwargs: Any = kwargs
-        self.result: Any = None
-        self.exc: BaseException | None = None
-        self.abandoned = False   # the caller gave up (set in the hub's thread)
-        self.delivering = False  # the worker queued deliver() (set in the worker)
-        self.delivered = False   # deliver() ran (set in the hub's thread)
 
     def run(self) -> None:
         """In a worker thread."""
         fn, args, kwargs, ctx = self.fn, self.args, self.kwargs, self.ctx
         self.fn = self.args = self.kwargs = self.ctx = None
         try:
-            self.result = ctx.run(fn, *args, **kwargs)
+            result = ctx.run(fn, *args, **kwargs)
         except BaseException as e:
-            self.exc = e
-        with _handover:
-            abandoned = self.abandoned
-            self.delivering = not abandoned
-        if abandoned:
-            self.report()
-            return
-        self.hub.call_threadsafe(self.deliver)
-
-    def deliver(self) -> None:
-        """In the hub's thread, from the scheduler: wake the caller."""
-        hub = self.hub
-        hub.remote_waits -= 1
-        self.delivered = True
-        if self.abandoned:  # the caller gave up after the worker finished
-            self.report()
-        else:  # a no-op if a cancel or timeout woke it first: see to_thread
-            hub.wake(self.task, None)
-        self.task = None
-
-    def report(self) -> None:
-        exc, self.exc, self.result = self.exc, None, None
-        if exc is not None:
-            report_unraisable(exc, self, "to_thread: the call raised after its "
-                              "caller gave up (canceled or timed out)")
-
-    def __repr__(self) -> str:
-        return "<dill.to_thread call>"
+            self.finish(None, e)
+        else:
+            self.finish(result, None)
 
 
 def to_thread(fn: Callable, *args: Any, deadline: int | None = -1, **kwargs: Any) -> Any:
@@ -249,80 +332,28 @@ def to_thread(fn: Callable, *args: Any, deadline: int | None = -1, **kwargs: Any
     if not callable(fn):
         raise TypeError(f"to_thread() needs a callable, not {type(fn).__name__}")
     hub = get_hub()
-    task = hub.current
-    if task.canceled:
+    if hub.current.canceled:
         raise Canceled()
     if deadline >= 0 and deadline <= now():
         raise TimedOut()
-    hub.enable_threadsafe()
-    job = _Job(hub, task, fn, args, kwargs)
-    hub.remote_waits += 1
-    try:
-        _pool.submit(job)
-    except BaseException:
-        hub.remote_waits -= 1
-        raise
-    v = hub.wait(task, deadline)
-    if v is None:
-        exc = job.exc
-        if exc is not None:
-            job.exc = None
-            try:
-                raise exc
-            finally:
-                exc = None
-        result, job.result = job.result, None
-        return result
-    # Gave up: timed out, canceled or interrupted.
-    with _handover:
-        job.abandoned = True
-        delivering = job.delivering
-    if not delivering:  # the worker will see ``abandoned`` and report itself
-        hub.remote_waits -= 1
-        job.task = None
-    elif job.delivered:  # it finished, but a cancel/timeout woke us first
-        job.report()
-    # else: deliver() is on its way; it releases remote_waits and reports.
-    raise reason_error(task, v)
+    job = _Job(fn, args, kwargs)
+    return job.wait_task(hub, "to_thread", fn, deadline, lambda: _pool.submit(job))
 
 
 # -------------------------------------------------------------------- Portal
 
 
-class _Request:
-    """One ``Portal.call`` crossing from a foreign thread into the hub."""
+class _Request(_Handoff):
+    """One ``Portal.call`` crossing from a foreign thread into the portal's hub."""
 
-    __slots__ = ("fn", "args", "kwargs", "result", "exc", "done_lock", "notify",
-                 "task", "abandoned", "finished")
+    __slots__ = ("fn", "args", "kwargs", "runner")
 
     def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        super().__init__("Portal.call")
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.result: Any = None
-        self.exc: BaseException | None = None
-        self.done_lock: Any = None   # a plain thread blocks on this ...
-        self.notify: Any = None      # ... a coroutine of another hub is woken by this
-        self.task: Any = None        # the coroutine running it, in the portal's hub
-        self.abandoned = False       # the caller gave up (canceled)
-        self.finished = False
-
-    def finish(self, result: Any, exc: BaseException | None) -> None:
-        """In the portal's hub: hand the outcome to the caller."""
-        with _handover:
-            self.finished = True
-            abandoned = self.abandoned
-            if not abandoned:
-                self.result, self.exc = result, exc
-        if abandoned:
-            if exc is not None and not isinstance(exc, Canceled):
-                report_unraisable(exc, self, "Portal.call: the call raised after "
-                                  "its caller gave up")
-            return
-        if self.done_lock is not None:
-            self.done_lock.release()
-        else:
-            self.notify()
+        self.runner: Any = None  # the coroutine running it, in the portal's hub
 
 
 class Portal(Handle):
@@ -351,23 +382,23 @@ class Portal(Handle):
     """
 
     __slots__ = ("_closed", "_hub", "_mutex", "_requests", "_bundle", "_dispatcher",
-                 "_stopped", "_servers", "__weakref__")
+                 "_stopped", "_servers", "_token", "__weakref__")
 
     def __init__(self) -> None:
         self._closed = False
         hub = self._hub = get_hub()
-        hub.enable_threadsafe()
         self._mutex = _allocate_lock()
         self._requests: deque[_Request] = deque()
         self._stopped = False
-        self._servers: list = []
+        self._servers = WaitQueue()
         self._bundle = Bundle()
         self._dispatcher: Any = None
-        hub.remote_waits += 1
+        # Other threads may call in at any time: the idle hub must wait for them.
+        self._token = RemoteWait(hub)
         try:
             self._bundle.go(self._dispatch)
         except BaseException:
-            hub.remote_waits -= 1
+            self._token.release()
             self._closed = True
             raise
 
@@ -383,7 +414,7 @@ class Portal(Handle):
                 req = requests.popleft()
                 if not req.abandoned:
                     go_(self._serve_one, req)
-            v = hub.wait(me, -1)
+            v = hub.block(me, "portal", self, -1)
             if v is not None:
                 raise reason_error(me, v)
 
@@ -394,7 +425,7 @@ class Portal(Handle):
             self._hub.wake(d, None)
 
     def _serve_one(self, req: _Request) -> None:
-        req.task = self._hub.current
+        req.runner = self._hub.current
         try:
             fn, args, kwargs = _unpack(req.fn, req.args, req.kwargs)
             result = fn(*args, **(kwargs or {}))
@@ -405,13 +436,13 @@ class Portal(Handle):
             req.finish(None, e)
         else:
             req.finish(result, None)
-        req.task = None
+        req.runner = None
 
     def _cancel_request(self, req: _Request) -> None:
         """call_threadsafe callback: the caller (a coroutine elsewhere) gave up."""
-        task = req.task
-        if task is not None and not req.finished:
-            self._hub.cancel(task)
+        runner = req.runner
+        if runner is not None and not req.finished:
+            self._hub.cancel(runner)
 
     def serve(self, deadline: int | None = -1) -> None:
         """Block this hub's root/coroutine, serving calls, until the deadline or ``stop()``.
@@ -430,19 +461,15 @@ class Portal(Handle):
             raise Canceled()
         if self._stopped:
             return
-        self._servers.append(task)
-        try:
-            v = hub.wait(task, deadline)
-        finally:
-            if task in self._servers:
-                self._servers.remove(task)
-        if v is not None and v is not TIMEOUT:
-            raise reason_error(task, v)
+        self._servers.park(task)
+        v = hub.block(task, "portal", self, deadline)
+        if v is not None:
+            self._servers.give_up()
+            if v is not TIMEOUT:
+                raise reason_error(task, v)
 
     def _wake_servers(self) -> None:
-        servers, self._servers = self._servers, []
-        for t in servers:
-            self._hub.wake(t, None)
+        self._servers.wake_all()
 
     def on_close(self) -> None:
         hub = self._hub
@@ -452,7 +479,7 @@ class Portal(Handle):
         with self._mutex:
             pending = list(self._requests)
             self._requests.clear()
-        hub.remote_waits -= 1
+        self._token.release()
         self._wake_servers()
         for req in pending:
             req.finish(None, Canceled("the portal was closed"))
@@ -489,13 +516,20 @@ class Portal(Handle):
                             f"not {type(fn).__name__}")
         req = _Request(fn, args, kwargs)
         my_hub = getattr(_local, "hub", None)
-        if my_hub is not None:  # this thread runs dill code: let its hub go on
-            return self._call_from_hub(my_hub, req)
-        lock = req.done_lock = _allocate_lock()
-        lock.acquire()
-        self._submit(req)
-        lock.acquire()
-        return self._outcome(req)
+        if my_hub is None:  # a plain thread: block it
+            return req.wait_thread(lambda: self._submit(req))
+        # This thread runs dill code: only the calling coroutine waits, and
+        # canceling it cancels the call.
+        if my_hub.current.canceled:
+            raise Canceled()
+        return req.wait_task(my_hub, "portal", self, -1, lambda: self._submit(req),
+                             abandon=lambda: self._abandon(req))
+
+    def _abandon(self, req: _Request) -> None:
+        try:
+            self._hub.call_threadsafe(lambda: self._cancel_request(req))
+        except RuntimeError:  # pragma: no cover - enable_threadsafe ran in __init__
+            pass
 
     def _submit(self, req: _Request) -> None:
         with self._mutex:
@@ -506,57 +540,6 @@ class Portal(Handle):
             self._hub.call_threadsafe(self._kick)
         except RuntimeError:  # pragma: no cover - enable_threadsafe ran in __init__
             raise BadHandle("the Portal is closed") from None
-
-    @staticmethod
-    def _outcome(req: _Request) -> Any:
-        exc = req.exc
-        if exc is not None:
-            req.exc = None
-            try:
-                raise exc
-            finally:
-                exc = None
-        result, req.result = req.result, None
-        return result
-
-    def _call_from_hub(self, my_hub: Hub, req: _Request) -> Any:
-        """The caller is a coroutine of another hub: only it waits."""
-        task = my_hub.current
-        if task.canceled:
-            raise Canceled()
-        my_hub.enable_threadsafe()
-
-        def woken() -> None:  # in my_hub's thread
-            my_hub.remote_waits -= 1
-            if not req.abandoned:  # else the task may be waiting on something else
-                my_hub.wake(task, None)
-
-        req.notify = lambda: my_hub.call_threadsafe(woken)
-        my_hub.remote_waits += 1
-        try:
-            self._submit(req)
-        except BaseException:
-            my_hub.remote_waits -= 1
-            raise
-        v = my_hub.wait(task, -1)
-        if v is None:
-            return self._outcome(req)
-        with _handover:
-            req.abandoned = True
-            finished = req.finished
-        if finished:  # the outcome came, but a cancel woke us first: drop it
-            # (woken() is queued; it releases remote_waits and wakes nothing)
-            exc, req.exc, req.result = req.exc, None, None
-            if exc is not None and not isinstance(exc, Canceled):
-                report_unraisable(exc, req, "Portal.call: the call raised after "
-                                  "its caller gave up")
-        else:
-            my_hub.remote_waits -= 1
-            try:
-                self._hub.call_threadsafe(lambda: self._cancel_request(req))
-            except RuntimeError:  # pragma: no cover
-                pass
-        raise reason_error(task, v)
 
     def __repr__(self) -> str:
         return f"<dill.Portal {'closed' if self._closed else 'open'}>"
