@@ -17,7 +17,7 @@ from dill import Done, Handle, TimedOut, fdclean, fdin, fdout, now
 from dill._fd import forget_fd
 from dill._hub import get_hub
 
-from ._base import BUSY, CLOSED, DONE, RESET, ByteStream
+from ._base import BUSY, CLOSED, DONE, RESET, ByteStream, SocketBase
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,6 +67,11 @@ class OwnsFd:
         self._check()
         return self._fd
 
+    def _close_fd(self) -> None:
+        """The poller forgets the fd, then the socket closes it (``on_close``)."""
+        forget_fd(self._fd)
+        self._sock.close()
+
     def __del__(self):
         if not self._closed:
             fd = getattr(self, "_fd", -1)
@@ -74,7 +79,27 @@ class OwnsFd:
                 forget_fd(fd)
 
 
-class FdStream(OwnsFd, ByteStream):
+class FdSocket(OwnsFd, SocketBase):
+    """Base of the dill sockets over an OS socket (the stream socket, UDP):
+    the wait for the fd to become readable."""
+
+    __slots__ = ()
+
+    def _wait_in(self, deadline: int | None) -> None:
+        """Wait until the fd is readable, with the receive direction marked busy
+        meanwhile; a state set during the wait (hclose: CLOSED) is raised."""
+        self._inb = BUSY
+        try:
+            fdin(self._fd, deadline)
+        finally:
+            b = self._inb
+            if b is BUSY:
+                self._inb = None
+        if b is not BUSY:
+            b()
+
+
+class FdStream(FdSocket, ByteStream):
     """A ByteStream over a connected, non-blocking ``socket.socket``."""
 
     __slots__ = ("_sock", "_fd", "_rdata", "_roff", "_rerr", "_ra",
@@ -99,17 +124,6 @@ class FdStream(OwnsFd, ByteStream):
         self._drained = False
 
     # ------------------------------------------------------------------ misc
-    def _wait_in(self, deadline):
-        self._inb = BUSY
-        try:
-            fdin(self._fd, deadline)
-        finally:
-            b = self._inb
-            if b is BUSY:
-                self._inb = None
-        if b is not BUSY:
-            b()
-
     def _recv_chunk(self, req, deadline):
         """One successful ``recv(req)``: waits as needed; end of stream raises
         Done and a reset ConnectionResetError, both sticky."""
@@ -388,14 +402,12 @@ class FdStream(OwnsFd, ByteStream):
 
     def on_close(self) -> None:
         ByteStream.on_close(self)
-        sock = self._sock
-        forget_fd(self._fd)
         if self._hard and not self._graceful:
             try:
-                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, _LINGER0)
+                self._sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, _LINGER0)
             except OSError:
                 pass
-        sock.close()
+        self._close_fd()
         self._rdata = _EMPTY
         self._roff = 0
 
@@ -416,9 +428,7 @@ class Listener(OwnsFd, Handle):
         return accept_raw(self._sock, self._fd, deadline)
 
     def on_close(self) -> None:
-        forget_fd(self._fd)
-
-        self._sock.close()
+        self._close_fd()
 
 
 def accept_raw(lsock, fd, deadline):

@@ -6,11 +6,10 @@ import errno as _errno
 import socket as _socket
 from typing import TYPE_CHECKING
 
-from dill import fdin
-from dill._fd import forget_fd
+from dill import Handle, NotSupported
 
-from ._base import BUSY, CLOSED, MessageSocket
-from ._fdsock import OwnsFd
+from ._base import CLOSED, MessageSocket
+from ._fdsock import FdSocket
 from .ipaddr import IPAddr
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ __all__ = ["UdpSocket", "udp_open", "udp_send", "udp_sendl", "udp_recv", "udp_re
 _MAXDGRAM = 65535
 
 
-class UdpSocket(OwnsFd, MessageSocket):
+class UdpSocket(FdSocket, MessageSocket):
     """A UDP socket. With a ``remote``, msend/mrecv talk to it and datagrams from
     any other source are dropped. Errors are not sticky; sends never block (a
     datagram the kernel cannot queue is dropped, as in libdill)."""
@@ -73,15 +72,7 @@ class UdpSocket(OwnsFd, MessageSocket):
             try:
                 data, sa = recvfrom(_MAXDGRAM)
             except BlockingIOError:
-                self._inb = BUSY
-                try:
-                    fdin(self._fd, deadline)
-                finally:
-                    b = self._inb
-                    if b is BUSY:
-                        self._inb = None
-                if b is not BUSY:
-                    b()
+                self._wait_in(deadline)
                 continue
             except ConnectionRefusedError:
                 # ICMP port unreachable from an earlier send: not this datagram's business
@@ -109,8 +100,7 @@ class UdpSocket(OwnsFd, MessageSocket):
 
     def on_close(self) -> None:
         MessageSocket.on_close(self)
-        forget_fd(self._fd)
-        self._sock.close()
+        self._close_fd()
 
     def __repr__(self) -> str:
         if self._outb is CLOSED:
@@ -142,8 +132,6 @@ def udp_open(local: IPAddr | None = None, remote: IPAddr | None = None) -> UdpSo
 def _udp(s, what):
     if isinstance(s, UdpSocket):
         return s
-    from dill import Handle, NotSupported
-
     if isinstance(s, Handle):
         raise NotSupported(_errno.ENOTSUP, "%s: not a UDP socket" % what)
     raise TypeError("%s: expected a UdpSocket, got %s" % (what, type(s).__name__))
