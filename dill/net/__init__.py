@@ -1,6 +1,10 @@
 """dill.net: libdill's sockets (transports and protocols) on dill's coroutines.
 
 Every name here is also importable from ``dill`` itself (loaded on first use).
+The modules here take what they need from the core through ``dill`` (``from dill
+import ...``), never from its private modules, so that the core's layout and
+import order are free to change; ``_fdsock`` alone imports the two fd functions
+``dill`` does not export.
 """
 
 from . import (

@@ -9,11 +9,14 @@ any copy, and many small brecv calls are served from one syscall.
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 import socket as _socket
 import struct as _struct
 from typing import TYPE_CHECKING
 
 from dill import Done, Handle, TimedOut, fdclean, fdin, fdout, now
+# the only core functions dill.net uses that ``dill`` does not export, so this
+# module alone imports core modules (tests/net/test_imports.py checks it)
 from dill._fd import forget_fd
 from dill._hub import get_hub
 
@@ -456,7 +459,7 @@ def connect_raw(sock, sockaddr, deadline):
             fdout(sock.fileno(), deadline)
             err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err and err != _errno.EISCONN:
-            raise OSError(err, _errno_str(err))
+            raise OSError(err, _os.strerror(err))
     except BaseException:
         try:
             fdclean(sock.fileno())
@@ -464,9 +467,3 @@ def connect_raw(sock, sockaddr, deadline):
             pass
         sock.close()
         raise
-
-
-def _errno_str(err):
-    import os
-
-    return os.strerror(err)

@@ -8,7 +8,7 @@ import os as _os
 import socket as _socket
 from typing import TYPE_CHECKING
 
-from dill import Done, Handle
+from dill import Done, Handle, NotSupported
 
 from ._base import CLOSED, DONE, RESET
 from ._fdsock import FdStream, Listener, _reset_exc, connect_raw
@@ -158,8 +158,6 @@ def _check_type(s, cls, what):
     if isinstance(s, cls):
         return s
     if isinstance(s, Handle):
-        from dill import NotSupported
-
         raise NotSupported(_errno.ENOTSUP, "%s: not supported on %s" % (what, type(s).__name__))
     raise TypeError("%s: expected a dill handle, got %s" % (what, type(s).__name__))
 

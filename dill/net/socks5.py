@@ -14,6 +14,8 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
+from dill import Handle, NotSupported
+
 from ._base import ByteStream
 from ._layer import EPROTO_error
 
@@ -77,7 +79,6 @@ _REPLY_ERRORS = {
 
 def _bytestream(s, who):
     if not isinstance(s, ByteStream):
-        from dill import Handle, NotSupported
         if isinstance(s, Handle):
             raise NotSupported(_errno.ENOTSUP, "%s needs a bytestream, got %s" % (who, type(s).__name__))
         raise TypeError("%s expects a dill bytestream, got %s" % (who, type(s).__name__))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno as _errno
 import socket as _socket
 
-from dill import Handle
+from dill import Handle, NotSupported
 
 from ._base import CLOSED
 from ._fdsock import FdStream, Listener, connect_raw
@@ -107,10 +108,7 @@ def _listener(ls):
     if isinstance(ls, TcpListener):
         return ls
     if isinstance(ls, Handle):
-        from dill import NotSupported
-        import errno
-
-        raise NotSupported(errno.ENOTSUP, "not a TCP listener: %s" % type(ls).__name__)
+        raise NotSupported(_errno.ENOTSUP, "not a TCP listener: %s" % type(ls).__name__)
     raise TypeError("expected a TcpListener, got %s" % type(ls).__name__)
 
 
@@ -132,10 +130,7 @@ def _tcpsock(s):
     if isinstance(s, TcpSocket):
         return s
     if isinstance(s, Handle):
-        from dill import NotSupported
-        import errno
-
-        raise NotSupported(errno.ENOTSUP, "not a TCP socket: %s" % type(s).__name__)
+        raise NotSupported(_errno.ENOTSUP, "not a TCP socket: %s" % type(s).__name__)
     raise TypeError("expected a TcpSocket, got %s" % type(s).__name__)
 
 
