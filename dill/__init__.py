@@ -17,6 +17,7 @@ from ._fd import fdclean, fdin, fdout
 from ._handle import Handle, hclose
 from ._hub import now
 from ._threads import Portal, to_thread
+from . import _fork  # noqa: F401  (resets dill in a forked child: os.register_at_fork)
 from ._detector import disable_blocking_detector, enable_blocking_detector  # reads DILL_BLOCKING_DETECTOR
 from .patch import patch  # rebinds dill.patch from the package to the function
 

@@ -1,0 +1,215 @@
+"""A gunicorn worker on dill: ``gunicorn -k dill.gunicorn.Worker app:app``.
+
+Each worker process patches the stdlib (``dill.patch()``) before it loads the
+application, then serves every connection in its own coroutine, parsing HTTP
+with gunicorn's own parser (``AsyncWorker.handle``, as the gevent worker does).
+The connections of a worker live in one bundle, so shutdown is the
+structured-concurrency guide's:
+
+* SIGTERM (graceful): stop accepting, ``bundle_wait(conns, now() +
+  graceful_timeout)``, then ``hclose(conns)`` cancels whoever is left (their
+  connections are closed without a response);
+* SIGQUIT / SIGINT (quick): stop accepting and ``hclose(conns)`` at once.
+
+Honoured settings: ``--workers``, ``--worker-connections`` (a cap on the
+connections a worker serves at once: the acceptor waits for a free slot),
+``--keep-alive`` (seconds an idle keep-alive connection may wait for its next
+request), ``--timeout`` (a heartbeat coroutine touches the worker's file on a
+timer, so a worker whose hub is stuck in a CPU loop is killed by the master),
+``--graceful-timeout``, ``--max-requests`` (with jitter), ``--reuse-port`` (the
+master opens one listening socket per worker; nothing to do here).
+
+When accept fails because the process or the system is out of file
+descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM), the acceptor
+backs off (10 ms, doubling up to 1 s) and retries; the connections already
+open keep being served and new ones are accepted once fds are free again.
+
+``--preload`` imports the app in the master, before any worker patches: names
+the app binds from the stdlib at import time (``from time import sleep``,
+locks made at import) keep the blocking originals.  Either do not preload, or
+call ``dill.patch()`` first thing in the app module (then the master runs
+patched too; its children reset dill's state at fork, see ``dill._fork``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+from gunicorn.workers.base_async import AsyncWorker
+
+import dill
+from dill import Canceled, TimedOut, fdin, hclose, msleep, now
+from dill.green import socket as green_socket, threading as green_threading
+
+__all__ = ["Worker"]
+
+# accept() errors that mean "no resources right now", not "broken listener".
+_BACK_OFF_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_BACK_OFF_FIRST_MS = 10
+_BACK_OFF_MAX_MS = 1000
+
+# The connection a coroutine serves: timeout_ctx() takes no arguments.
+_client: ContextVar[Any] = ContextVar("dill_gunicorn_client")
+
+
+class Worker(AsyncWorker):
+    """gunicorn's async worker, one dill coroutine per connection."""
+
+    _graceful = True
+
+    def init_process(self) -> None:
+        """Patch the stdlib, re-wrap the listeners as green sockets, then boot."""
+        dill.patch()
+        # The master made the listeners with the real socket class.  (dill's own
+        # modules keep the real stdlib after patch(): name the green one.)
+        self.sockets = [green_socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
+                        for s in self.sockets]
+        for listener in self.sockets:
+            listener.setblocking(True)  # blocks the acceptor coroutine only
+        super().init_process()
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        """Serve until a signal says stop, then shut down the guide's way."""
+        conns = dill.bundle()
+        acceptors = dill.bundle()
+        heartbeat = dill.go(self._heartbeat)
+        slots = green_threading.Semaphore(self.worker_connections)  # blocks a coroutine only
+        try:
+            for listener in self.sockets:
+                acceptors.go(self._accept, listener, conns, slots)
+            self._wait_for_stop()
+            hclose(acceptors)                                   # 1. stop accepting
+            for listener in self.sockets:
+                listener.close()
+            if self._graceful:
+                try:                                            # 2. grace period
+                    dill.bundle_wait(conns, now() + int(self.cfg.graceful_timeout * 1000))
+                except TimedOut:
+                    self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+                except Exception:  # pragma: no cover - connections catch their own errors
+                    self.log.exception("connection coroutine failed")
+        finally:
+            hclose(acceptors)
+            hclose(conns)                                       # 3. cancel the rest
+            hclose(heartbeat)
+        if not self._graceful:
+            self.cfg.worker_int(self)
+            sys.exit(0)
+
+    def _wait_for_stop(self) -> None:
+        """Block until ``alive`` goes false.
+
+        Signal handlers only flip flags; the signal also writes to gunicorn's
+        wake-up pipe (``signal.set_wakeup_fd``), so waiting on it notices
+        SIGTERM at once.  ``--max-requests`` flips ``alive`` from a request,
+        which the periodic wake-up catches.
+        """
+        wake = self.PIPE[0]
+        while self.alive:
+            try:
+                fdin(wake, now() + 1000)
+            except TimedOut:
+                continue
+            with contextlib.suppress(BlockingIOError):
+                while os.read(wake, 4096):
+                    pass
+
+    def _heartbeat(self) -> None:
+        """Tell the master we are alive, on a timer, until closed."""
+        interval = max(50, min(1000, int(self.timeout * 500)))
+        while True:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self.alive = False
+            msleep(now() + interval)
+
+    def _accept(self, listener: Any, conns: dill.Bundle, slots: Any) -> None:
+        """Accept into ``conns``; a listener that breaks stops the worker (the master
+        starts another)."""
+        try:
+            self._accept_loop(listener, conns, slots)
+        except Exception:
+            self.log.exception("accept failed on %s; stopping the worker", listener)
+            self.alive = False
+
+    def _accept_loop(self, listener: Any, conns: dill.Bundle, slots: Any) -> None:
+        """Accept connections into ``conns``, at most ``worker_connections`` at once."""
+        backoff = 0
+        while True:
+            slots.acquire()
+            try:
+                client, addr = listener.accept()
+            except OSError as e:
+                slots.release()
+                if e.errno not in _BACK_OFF_ERRNOS:
+                    raise
+                if not backoff:
+                    self.log.warning("accept: %s; backing off", os.strerror(e.errno))
+                backoff = min(_BACK_OFF_MAX_MS, backoff * 2 or _BACK_OFF_FIRST_MS)
+                msleep(now() + backoff)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            if backoff:
+                self.log.info("accept: serving again after running out of resources")
+                backoff = 0
+            conns.go(self._serve, listener, client, addr, slots)
+
+    def _serve(self, listener: Any, client: Any, addr: Any, slots: Any) -> None:
+        """One connection's coroutine: gunicorn's request loop on it."""
+        _client.set(client)
+        try:
+            self.handle(listener, client, addr)
+        finally:
+            slots.release()
+
+    # ---------------------------------------------------- AsyncWorker hooks
+
+    def timeout_ctx(self) -> "_KeepaliveWait":
+        """Bound the wait for the next request on a keep-alive connection."""
+        if not self.alive:  # shutting down: no new request on this connection
+            raise StopIteration()  # handle() closes the connection quietly
+        return _KeepaliveWait(_client.get(), self.cfg.keepalive)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """A canceled connection (past the grace period) is closed, not answered."""
+        if isinstance(exc, Canceled):
+            self.log.debug("connection from %s canceled at shutdown", addr)
+            return
+        super().handle_error(req, client, addr, exc)
+
+    # ------------------------------------------------------------- signals
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGQUIT/SIGINT: stop now.  ``run`` does the closing, outside the handler."""
+        self._graceful = False
+        self.alive = False
+
+
+class _KeepaliveWait:
+    """``with``: the connection's socket times out after ``seconds``; a timeout
+    becomes the ``StopIteration`` that makes ``handle()`` close it quietly."""
+
+    __slots__ = ("client", "seconds")
+
+    def __init__(self, client: Any, seconds: float) -> None:
+        self.client = client
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        self.client.settimeout(self.seconds)
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self.client.settimeout(None)
+        if kind is not None and issubclass(kind, socket.timeout):
+            raise StopIteration() from None
