@@ -4,6 +4,11 @@ tls, http, ws).
 A layer owns the socket beneath it (``self._s``). ``hclose`` on the layer closes the
 whole stack; ``_release_lower`` hands the socket beneath back (for ``*_detach``)
 without closing it, and closes the layer itself.
+
+The one place for what every layer does alike: ``_send_below``/``_recv_below`` turn
+the end or reset of the socket beneath into the layer's sticky state, and
+``_detach_framed`` (no closing handshake: prefix, suffix) or ``_detach_closing``
+(term, tls, ws) is the body of a ``*_detach``.
 """
 
 from __future__ import annotations
