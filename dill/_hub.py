@@ -35,6 +35,7 @@ import select
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from contextvars import copy_context
 from heapq import heapify, heappop, heappush
@@ -758,8 +759,8 @@ class Hub:
             fn = q.popleft()
             try:
                 fn()
-            except Exception:  # a bug in a callback must not kill the scheduler
-                sys.unraisablehook(_Unraisable(sys.exc_info(), fn))
+            except Exception as e:  # a bug in a callback must not kill the scheduler
+                report_unraisable(e, fn, "a call_threadsafe callback raised")
 
     def close(self) -> None:
         """Release OS resources (the poller, the wake-up pipe)."""
@@ -784,8 +785,17 @@ class _Unraisable:
 
 
 def report_unraisable(exc: BaseException, obj: Any, msg: str) -> None:
-    """Report an exception nobody can observe through ``sys.unraisablehook``."""
-    sys.unraisablehook(_Unraisable((type(exc), exc, exc.__traceback__), obj, msg))
+    """Report an exception nobody can observe through ``sys.unraisablehook``.
+
+    The interpreter's own hook only takes its private argument type: while it
+    is the one installed, print what it would print instead.
+    """
+    hook = sys.unraisablehook
+    if hook is sys.__unraisablehook__:
+        print(f"{msg}: {obj!r}", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        return
+    hook(_Unraisable((type(exc), exc, exc.__traceback__), obj, msg))
 
 
 def wrong_thread(obj: Any) -> RuntimeError:

@@ -56,7 +56,8 @@ def root_signal_handler(handler: Callable[[int, Any], Any]) -> Callable[[int, An
         try:
             return handler(signum, frame)
         except BaseException as exc:
-            hub.call_threadsafe(lambda: hub.interrupt_root(exc))
+            pending = exc  # ``exc`` is unbound when the except block ends
+            hub.call_threadsafe(lambda: hub.interrupt_root(pending))
             return None
 
     dill_signal_handler.__dill_wrapped__ = handler  # type: ignore[attr-defined]
