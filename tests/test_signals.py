@@ -44,8 +44,8 @@ for rnd in range(ROUNDS):
         bundle_go(sleepers, sleeper, i)
     e = go(echo, b)
     killer = threading.Timer(rng.random() * 0.03, os.kill, (os.getpid(), signal.SIGINT))
-    killer.start()
     try:
+        killer.start()
         while True:
             chsend(a, 1)
             assert chrecv(a) == 1
