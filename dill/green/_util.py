@@ -7,7 +7,7 @@ from typing import Any
 
 from .._hub import _local, get_hub, now
 
-__all__ = ["wait_fd", "deadline_after", "forget_fd", "rebind", "to_thread"]
+__all__ = ["wait_fd", "would_block", "deadline_after", "forget_fd", "rebind", "to_thread"]
 
 
 def deadline_after(seconds: float) -> int:
@@ -22,6 +22,19 @@ def deadline_after(seconds: float) -> int:
 def wait_fd(fd: int, out: int, deadline: int) -> None:
     """fdin/fdout by direction (0: readable, 1: writable); ``deadline`` is an int."""
     get_hub().wait_fd(fd, out, deadline)
+
+
+def would_block() -> None:
+    """The failure path of a non-blocking green operation: let the other ready
+    coroutines run once before the caller gets its ``BlockingIOError``
+    (``SSLWantReadError``, an empty ``select``).
+
+    A green thread is never preempted, so a loop that polls a non-blocking socket
+    would otherwise starve the very thread that is to send it the data.  Free on
+    success: only the call that cannot complete pays for the yield.  This is a
+    blocking point in spirit: a canceled coroutine gets ``dill.Canceled`` here.
+    """
+    get_hub().yield_()
 
 
 def forget_fd(fd: int, create: bool = True) -> None:

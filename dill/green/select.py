@@ -3,7 +3,10 @@
 Each call first polls without blocking; only when nothing is ready does it wait,
 by registering the fds in a private epoll instance and waiting for that single
 fd to become readable with ``fdin``, so the hub keeps running everything else.
-A canceled coroutine gets ``dill.Canceled`` where the call would have to wait.
+A zero timeout never waits, but when nothing is ready the call first lets the
+other ready coroutines run once, so a loop polling with a zero timeout makes
+progress.  A canceled coroutine gets ``dill.Canceled`` where the call would have
+to wait (or yield).
 Everything else is the stdlib module's.
 """
 
@@ -13,7 +16,7 @@ import select as __select__
 
 from .._errors import TimedOut
 from .._fd import fdin
-from ._util import deadline_after, forget_fd
+from ._util import deadline_after, forget_fd, would_block
 
 for _name, _value in list(vars(__select__).items()):
     if _name not in ("__name__", "__doc__", "__file__", "__spec__", "__loader__",
@@ -104,7 +107,10 @@ def select(rlist, wlist, xlist, timeout=None):
         except TypeError:
             return _std_select(rlist, wlist, xlist, 0)  # raises the stdlib's error
     r = _std_select(rlist, wlist, xlist, 0)
-    if r[0] or r[1] or r[2] or timeout == 0:
+    if r[0] or r[1] or r[2]:
+        return r
+    if timeout == 0:
+        would_block()
         return r
     masks = {}
     for objs, bit in ((rlist, _EPOLLIN), (wlist, _EPOLLOUT), (xlist, _EPOLLPRI)):
@@ -183,7 +189,10 @@ class _GreenPoll:
     def poll(self, timeout=None):
         deadline = _poll_timeout(timeout)
         r = self._p.poll(0)
-        if r or deadline == 0:
+        if r:
+            return r
+        if deadline == 0:
+            would_block()
             return r
         while True:
             masks = {fd: m & _POLL_TO_EPOLL for fd, m in self._masks.items()}
@@ -256,7 +265,10 @@ if _std_epoll is not None:
                                                    deadline_after(timeout))
             ep = self._ep
             r = ep.poll(0, maxevents)
-            if r or deadline == 0:
+            if r:
+                return r
+            if deadline == 0:
+                would_block()
                 return r
             fd = ep.fileno()
             while True:

@@ -5,8 +5,10 @@ non-blocking underneath; the Python-level timeout (``settimeout``,
 ``setblocking``, ``gettimeout``, ``getblocking``) behaves exactly as the
 stdlib's: ``None`` blocks (the calling coroutine only), ``0`` raises
 ``BlockingIOError``, a positive timeout raises ``TimeoutError('timed out')``.
-A wait in a canceled coroutine raises ``dill.Canceled``; I/O that can complete
-at once still succeeds there.  Name resolution runs in the worker pool
+A non-blocking call that cannot complete first lets the other ready coroutines
+run once (``_util.would_block``), so a loop polling the socket makes progress.
+A wait (or that yield) in a canceled coroutine raises ``dill.Canceled``; I/O that
+can complete at once still succeeds there.  Name resolution runs in the worker pool
 (``to_thread``) unless the host is a numeric address.
 
 Everything this module does not redefine is the stdlib's.
@@ -20,7 +22,8 @@ import socket as __socket__
 import _socket
 
 from .._errors import TimedOut
-from ._util import LiveNamespace, deadline_after, forget_fd, rebind, to_thread, wait_fd
+from ._util import (LiveNamespace, deadline_after, forget_fd, rebind, to_thread, wait_fd,
+                    would_block)
 
 # The stdlib class, even if the stdlib module was already patched.
 _stdsocket = __socket__.socket
@@ -74,6 +77,7 @@ def _io(sock, fn, out, args, flags=0):
     except BlockingIOError:
         t = sock._timeout
         if t == 0.0 or (flags and isinstance(flags, int) and flags & _DONTWAIT):
+            would_block()
             raise
     deadline = -1 if t is None else deadline_after(t)
     fd = _c_fileno(sock)
@@ -205,6 +209,7 @@ class socket(_stdsocket):
             sent = _c_send(self, data, flags)
         except BlockingIOError:
             if t == 0.0:
+                would_block()
                 raise
             sent = 0
         with memoryview(data) as view, view.cast("B") as v:
@@ -219,6 +224,7 @@ class socket(_stdsocket):
                     continue
                 except BlockingIOError:
                     if t == 0.0:
+                        would_block()
                         raise
                 if deadline is None:
                     deadline = -1 if t is None else deadline_after(t)
@@ -259,6 +265,7 @@ class socket(_stdsocket):
             except BlockingIOError as e:
                 t = self._timeout
                 if t == 0.0:
+                    would_block()
                     raise
                 again = e.errno != _errno.EINPROGRESS  # AF_UNIX: EAGAIN, retry
             if deadline is None:

@@ -4,7 +4,8 @@
 ``dill.green.socket.socket``, so the stdlib's TLS logic runs unchanged over a
 non-blocking fd; the handshake, reads, writes and ``unwrap`` retry on
 ``SSLWantReadError``/``SSLWantWriteError`` after ``fdin``/``fdout``, honouring the
-socket's timeout as the stdlib does (0: the want-errors are raised; positive:
+socket's timeout as the stdlib does (0: the want-errors are raised at once,
+after letting the other ready coroutines run once, never a wait; positive:
 ``TimeoutError("The read operation timed out")`` and so on).  ``SSLContext``
 makes green sockets; ``create_default_context`` and friends return green
 contexts.  Everything else is the stdlib module's.
@@ -16,7 +17,7 @@ import ssl as __ssl__
 
 from .._errors import TimedOut
 from . import socket as _gsocket
-from ._util import LiveNamespace, deadline_after, rebind, wait_fd
+from ._util import LiveNamespace, deadline_after, rebind, wait_fd, would_block
 
 for _name, _value in list(vars(__ssl__).items()):
     if _name not in ("__name__", "__doc__", "__file__", "__spec__", "__loader__",
@@ -50,10 +51,12 @@ def _retry(sock, fn, args, timeout, what):
             return fn(*args)
         except _WantRead:
             if timeout == 0.0:
+                would_block()
                 raise
             out = 0
         except _WantWrite:
             if timeout == 0.0:
+                would_block()
                 raise
             out = 1
         if deadline is None:
