@@ -16,6 +16,7 @@ import pytest
 
 from dill import yield_
 from dill.green import select, selectors, socket, threading
+from test_green_socket import pair  # noqa: F401  (the fixture: a green socketpair)
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -43,14 +44,6 @@ def _poll_until(pred, poll):
             return True
         poll()
     return pred()
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_recv_loop_lets_the_sender_run(pair):
