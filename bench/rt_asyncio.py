@@ -3,9 +3,9 @@
 import asyncio
 import time
 
-from bench.common import rss_bytes, timer_delays_ms
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
-PARK_SECONDS = 24 * 3600
 _loop_factory = None
 
 
@@ -27,24 +27,69 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def _gather(coros):
-    """Run the coroutines as tasks and wait for all (TaskGroup when there)."""
+async def _gather(coros, then=None):
+    """Run the coroutines as tasks, await ``then()`` if given, and wait for
+    all the tasks (in a TaskGroup when there is one)."""
     if hasattr(asyncio, "TaskGroup"):
         async with asyncio.TaskGroup() as tg:
             for c in coros:
                 tg.create_task(c)
+            if then is not None:
+                await then()
     else:
-        await asyncio.gather(*coros)
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        if then is not None:
+            await then()
+        await asyncio.gather(*tasks)
 
 
 async def _noop():
     pass
 
 
+async def _wait_own_event():
+    await asyncio.Event().wait()
+
+
+async def _sleep_long():
+    await asyncio.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": _wait_own_event, "sleep": _sleep_long}
+
+
+async def _start_parked(n, park):
+    tasks = [asyncio.create_task(park()) for _ in range(n)]
+    await asyncio.sleep(0)        # let every one of them start and park
+    return tasks
+
+
 def bench_spawn(n):
     async def main():
         t0 = time.perf_counter()
         await _gather(_noop() for _ in range(n))
+        return time.perf_counter() - t0
+    return run(main())
+
+
+def bench_spawn_handles(n):
+    async def main():
+        t0 = time.perf_counter()
+        for task in [asyncio.create_task(_noop()) for _ in range(n)]:
+            await task
+        return time.perf_counter() - t0
+    return run(main())
+
+
+def bench_spawn_alive(n):
+    async def main():
+        gate = asyncio.Event()
+
+        async def open_gate():
+            await asyncio.sleep(0)    # let every one of them start and wait
+            gate.set()
+        t0 = time.perf_counter()
+        await _gather((gate.wait() for _ in range(n)), then=open_gate)
         return time.perf_counter() - t0
     return run(main())
 
@@ -84,9 +129,9 @@ def bench_timers(n):
     lateness = []
 
     async def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         await asyncio.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     async def main():
         t0 = time.perf_counter()
@@ -95,15 +140,9 @@ def bench_timers(n):
     return run(main())
 
 
-async def _park_all(n):
-    tasks = [asyncio.create_task(asyncio.sleep(PARK_SECONDS)) for _ in range(n)]
-    await asyncio.sleep(0)        # let every one of them start and park
-    return tasks
-
-
-def bench_cancel(n):
+def bench_cancel(n, shape):
     async def main():
-        tasks = await _park_all(n)
+        tasks = await _start_parked(n, PARK[shape])
         t0 = time.perf_counter()
         for t in tasks:
             t.cancel()
@@ -112,10 +151,10 @@ def bench_cancel(n):
     return run(main())
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     async def main():
         before = rss_bytes()
-        tasks = await _park_all(n)
+        tasks = await _start_parked(n, PARK[shape])
         delta = rss_bytes() - before
         del tasks                     # held until measured
         return delta

@@ -2,10 +2,11 @@
 
 import time
 
-from dill import (CHRECV, Done, bundle, bundle_wait, chmake, chrecv,
+from dill import (CHRECV, Done, bundle, bundle_wait, chdone, chmake, chrecv,
                   chsend, choose, go, hclose, msleep, now, yield_)
 
-from bench.common import ECHO_SIZE, rss_bytes, timer_delays_ms
+from bench.common import (ECHO_SIZE, PARK_SECONDS, late_since, rss_bytes,
+                          timer_delays_ms)
 
 SKIP = {}
 try:                        # SPEC-NET: importable from dill (or dill.net)
@@ -21,17 +22,53 @@ def _noop():
     pass
 
 
-def _park():
-    msleep(-1)                    # sleep until canceled
+def _wait_own_channel():
+    _, theirs = chmake()          # the frame keeps both ends open
+    chrecv(theirs)
 
 
-def bench_spawn(n):
+def _sleep_long():
+    msleep(now() + PARK_SECONDS * 1000)
+
+
+PARK = {"wait": _wait_own_channel, "sleep": _sleep_long}
+
+
+def _until_done(ch):
+    try:
+        chrecv(ch)
+    except Done:
+        pass
+
+
+def _bundle_of(n, fn, *args, then=None):
+    """Seconds to go() ``fn(*args)`` n times into a bundle, call ``then()``
+    if given, and wait for the bundle."""
     t0 = time.perf_counter()
     with bundle() as b:
         for _ in range(n):
-            b.go(_noop)
+            b.go(fn, *args)       # go() runs each until it blocks or returns
+        if then is not None:
+            then()
         bundle_wait(b)
     return time.perf_counter() - t0
+
+
+def bench_spawn(n):
+    return _bundle_of(n, _noop)
+
+
+def bench_spawn_handles(n):
+    t0 = time.perf_counter()
+    handles = [go(_noop) for _ in range(n)]
+    for h in handles:
+        h.wait()
+    return time.perf_counter() - t0
+
+
+def bench_spawn_alive(n):
+    gate, theirs = chmake()
+    return _bundle_of(n, _until_done, theirs, then=lambda: chdone(gate))
 
 
 def _pong(ch):
@@ -55,30 +92,23 @@ def _yielder(n):
 
 
 def bench_yield(n):
-    t0 = time.perf_counter()
-    with bundle() as b:
-        for _ in range(10):
-            b.go(_yielder, n)
-        bundle_wait(b)
-    return time.perf_counter() - t0
+    return _bundle_of(10, _yielder, n)
 
 
 def bench_timers(n):
     lateness = []
 
     def sleeper(ms):
-        # Lateness is measured against the deadline dill was given, on
-        # dill's own clock (monotonic ns // 1e6, checked below): ``now()``
-        # is whole ms, so ``now() + ms`` may lie up to 1 ms short of "ms
-        # from this instant", and measuring from perf_counter() would
-        # credit dill with up to 1 ms it did not earn.
-        deadline = now() + ms
-        msleep(deadline)
-        lateness.append(time.monotonic_ns() / 1e9 - deadline / 1e3)
+        # msleep takes a deadline in whole ms of monotonic time (checked
+        # below): the first whole ms at or after t0 + ms, so that dill, like
+        # the others, is asked to wake no earlier than ms after t0.
+        t0_ns = time.monotonic_ns()
+        msleep(-(-t0_ns // 1_000_000) + ms)
+        lateness.append(late_since(t0_ns / 1e9, ms / 1e3))
 
     if abs(now() - time.monotonic_ns() // 1_000_000) > 1:
         raise RuntimeError("dill.now() is no longer time.monotonic_ns() in "
-                           "ms: update bench_timers' lateness measurement")
+                           "ms: update bench_timers' deadline")
     t0 = time.perf_counter()
     with bundle() as b:
         for ms in timer_delays_ms(n):
@@ -87,20 +117,23 @@ def bench_timers(n):
     return time.perf_counter() - t0, sum(lateness) / n
 
 
-def bench_cancel(n):
+def _start_parked(n, shape):
     b = bundle()
     for _ in range(n):
-        b.go(_park)               # go() runs each until it parks
+        b.go(PARK[shape])         # go() runs each until it parks
+    return b
+
+
+def bench_cancel(n, shape):
+    b = _start_parked(n, shape)
     t0 = time.perf_counter()
     hclose(b)
     return time.perf_counter() - t0
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     before = rss_bytes()
-    b = bundle()
-    for _ in range(n):
-        b.go(_park)
+    _start_parked(n, shape)
     return rss_bytes() - before
 
 

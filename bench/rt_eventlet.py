@@ -6,15 +6,32 @@ import warnings
 with warnings.catch_warnings():           # "Eventlet is deprecated"
     warnings.simplefilter("ignore")
     import eventlet
+    from eventlet.event import Event
     from eventlet.queue import LightQueue
 
-from bench.common import rss_bytes, timer_delays_ms
-
-PARK_SECONDS = 24 * 3600
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
 
 def _noop():
     pass
+
+
+def _wait_own_event():
+    Event().wait()
+
+
+def _sleep_long():
+    eventlet.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": _wait_own_event, "sleep": _sleep_long}
+
+
+def _start_parked(n, park):
+    gts = [eventlet.spawn(park) for _ in range(n)]
+    eventlet.sleep(0)             # let every one of them start and park
+    return gts
 
 
 def _joinall(gts):
@@ -23,8 +40,27 @@ def _joinall(gts):
 
 
 def bench_spawn(n):
+    """The group shape: eventlet's group is a GreenPool."""
+    t0 = time.perf_counter()
+    pool = eventlet.GreenPool(n)
+    for _ in range(n):
+        pool.spawn(_noop)
+    pool.waitall()
+    return time.perf_counter() - t0
+
+
+def bench_spawn_handles(n):
     t0 = time.perf_counter()
     _joinall([eventlet.spawn(_noop) for _ in range(n)])
+    return time.perf_counter() - t0
+
+
+def bench_spawn_alive(n):
+    gate = Event()
+    t0 = time.perf_counter()
+    gts = _start_parked(n, gate.wait)
+    gate.send()
+    _joinall(gts)
     return time.perf_counter() - t0
 
 
@@ -58,32 +94,26 @@ def bench_timers(n):
     lateness = []
 
     def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         eventlet.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     t0 = time.perf_counter()
     _joinall([eventlet.spawn(sleeper, ms) for ms in timer_delays_ms(n)])
     return time.perf_counter() - t0, sum(lateness) / n
 
 
-def _park_all(n):
-    gts = [eventlet.spawn(eventlet.sleep, PARK_SECONDS) for _ in range(n)]
-    eventlet.sleep(0)             # let every one of them start and park
-    return gts
-
-
-def bench_cancel(n):
-    gts = _park_all(n)
+def bench_cancel(n, shape):
+    gts = _start_parked(n, PARK[shape])
     t0 = time.perf_counter()
     for gt in gts:
         gt.kill()                 # kill() returns once it has exited
     return time.perf_counter() - t0
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     before = rss_bytes()
-    _park_all(n)
+    _start_parked(n, PARK[shape])
     return rss_bytes() - before
 
 

@@ -3,21 +3,54 @@
 import time
 
 import gevent
+from gevent.event import Event
 from gevent.queue import Channel
 from gevent.server import StreamServer
 
-from bench.common import rss_bytes, timer_delays_ms
-
-PARK_SECONDS = 24 * 3600
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
 
 def _noop():
     pass
 
 
+def _wait_own_event():
+    Event().wait()
+
+
+def _sleep_long():
+    gevent.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": _wait_own_event, "sleep": _sleep_long}
+
+
+def _start_parked(n, park):
+    gs = [gevent.spawn(park) for _ in range(n)]
+    gevent.sleep(0)               # let every one of them start and park
+    return gs
+
+
 def bench_spawn(n):
     t0 = time.perf_counter()
     gevent.joinall([gevent.spawn(_noop) for _ in range(n)])
+    return time.perf_counter() - t0
+
+
+def bench_spawn_handles(n):
+    t0 = time.perf_counter()
+    for g in [gevent.spawn(_noop) for _ in range(n)]:
+        g.join()
+    return time.perf_counter() - t0
+
+
+def bench_spawn_alive(n):
+    gate = Event()
+    t0 = time.perf_counter()
+    gs = _start_parked(n, gate.wait)
+    gate.set()
+    gevent.joinall(gs)
     return time.perf_counter() - t0
 
 
@@ -51,31 +84,25 @@ def bench_timers(n):
     lateness = []
 
     def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         gevent.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     t0 = time.perf_counter()
     gevent.joinall([gevent.spawn(sleeper, ms) for ms in timer_delays_ms(n)])
     return time.perf_counter() - t0, sum(lateness) / n
 
 
-def _park_all(n):
-    gs = [gevent.spawn(gevent.sleep, PARK_SECONDS) for _ in range(n)]
-    gevent.sleep(0)               # let every one of them start and park
-    return gs
-
-
-def bench_cancel(n):
-    gs = _park_all(n)
+def bench_cancel(n, shape):
+    gs = _start_parked(n, PARK[shape])
     t0 = time.perf_counter()
     gevent.killall(gs, block=True)
     return time.perf_counter() - t0
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     before = rss_bytes()
-    _park_all(n)
+    _start_parked(n, PARK[shape])
     return rss_bytes() - before
 
 

@@ -16,7 +16,8 @@ from collections import deque
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from bench.common import rss_bytes, timer_delays_ms
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
 
 class Hub:
@@ -141,13 +142,44 @@ def _noop():
     pass
 
 
+def _sleep_long():
+    HUB.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": HUB.park, "sleep": _sleep_long}
+
+
+def _start_parked(n, park):
+    gs = [HUB.spawn(park) for _ in range(n)]
+    HUB.yield_()                     # let every one of them run and park
+    return gs
+
+
+def _join(gs):
+    for g in gs:                     # wait until each one is dead
+        while not g.dead:
+            HUB.yield_()
+
+
 def bench_spawn(n):
+    """No groups here: spawn all, join each (also the handles shape)."""
     def main():
         t0 = time.perf_counter()
-        gs = [HUB.spawn(_noop) for _ in range(n)]
-        for g in gs:               # join: wait until each one is dead
-            while not g.dead:
-                HUB.yield_()
+        _join([HUB.spawn(_noop) for _ in range(n)])
+        return time.perf_counter() - t0
+    return HUB.run(main)
+
+
+bench_spawn_handles = bench_spawn
+
+
+def bench_spawn_alive(n):
+    """Each parks with a bare switch; all are readied once all started."""
+    def main():
+        t0 = time.perf_counter()
+        gs = _start_parked(n, HUB.park)
+        HUB.ready.extend((g, ()) for g in gs)
+        _join(gs)
         return time.perf_counter() - t0
     return HUB.run(main)
 
@@ -186,9 +218,9 @@ def bench_timers(n):
     lateness = []
 
     def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         HUB.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     def main():
         t0 = time.perf_counter()
@@ -200,15 +232,9 @@ def bench_timers(n):
     return HUB.run(main)
 
 
-def _park_all(n):
-    gs = [HUB.spawn(HUB.park) for _ in range(n)]
-    HUB.yield_()                     # let every one of them run and park
-    return gs
-
-
-def bench_cancel(n):
+def bench_cancel(n, shape):
     def main():
-        gs = _park_all(n)
+        gs = _start_parked(n, PARK[shape])
         me = getcurrent()
         t0 = time.perf_counter()
         for g in gs:
@@ -218,10 +244,10 @@ def bench_cancel(n):
     return HUB.run(main)
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     def main():
         before = rss_bytes()
-        gs = _park_all(n)             # held: an unreferenced greenlet dies
+        gs = _start_parked(n, PARK[shape])  # held: an unreferenced greenlet dies
         delta = rss_bytes() - before
         del gs
         return delta

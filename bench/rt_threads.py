@@ -5,14 +5,17 @@ import socketserver
 import threading
 import time
 
-from bench.common import rss_bytes, timer_delays_ms
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
 SKIP = {
     "cancel": "threads cannot be canceled",
     "choose": "queue.Queue has no select",
-    "idle100k": "100k OS threads: beyond default limits",
-    "idle1m": "1M OS threads: beyond default limits",
+    **{f"idle{size}_{shape}": f"{size} OS threads: beyond default limits"
+       for size in ("100k", "1m") for shape in ("wait", "sleep")},
 }
+#: Workloads run with fewer threads than coroutines, and why.
+SMALLER_N = {"spawn_alive": (10_000, "10k OS threads alive at once")}
 
 
 def _start_all(target, argss):
@@ -31,9 +34,34 @@ def _noop():
     pass
 
 
+def _wait_own_event():
+    threading.Event().wait()
+
+
+def _sleep_long():
+    time.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": _wait_own_event, "sleep": _sleep_long}
+
+
 def bench_spawn(n):
+    """No groups here: start all, join each (also the handles shape)."""
     t0 = time.perf_counter()
     _joinall(_start_all(_noop, [()] * n))
+    return time.perf_counter() - t0
+
+
+bench_spawn_handles = bench_spawn
+
+
+def bench_spawn_alive(n):
+    """Each thread waits at a Barrier that the main thread completes."""
+    gate = threading.Barrier(n + 1)
+    t0 = time.perf_counter()
+    threads = _start_all(gate.wait, [()] * n)
+    gate.wait()
+    _joinall(threads)
     return time.perf_counter() - t0
 
 
@@ -71,19 +99,18 @@ def bench_timers(n):
     lateness = []
 
     def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         time.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     t0 = time.perf_counter()
     _joinall(_start_all(sleeper, [(ms,) for ms in timer_delays_ms(n)]))
     return time.perf_counter() - t0, sum(lateness) / n
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     before = rss_bytes()
-    forever = threading.Event()
-    _start_all(forever.wait, [()] * n)
+    _start_all(PARK[shape], [()] * n)
     return rss_bytes() - before       # the worker exits without joining them
 
 

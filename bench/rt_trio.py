@@ -6,11 +6,29 @@ import time
 import trio
 import trio.testing
 
-from bench.common import rss_bytes, timer_delays_ms
+from bench.common import (PARK_SECONDS, clock, late_since, rss_bytes,
+                          timer_delays_ms)
 
 
 async def _noop():
     pass
+
+
+async def _wait_own_event():
+    await trio.Event().wait()
+
+
+async def _sleep_long():
+    await trio.sleep(PARK_SECONDS)
+
+
+PARK = {"wait": _wait_own_event, "sleep": _sleep_long}
+
+
+async def _start_parked(nursery, n, park):
+    for _ in range(n):
+        nursery.start_soon(park)
+    await trio.testing.wait_all_tasks_blocked()
 
 
 def bench_spawn(n):
@@ -19,6 +37,35 @@ def bench_spawn(n):
         async with trio.open_nursery() as nursery:
             for _ in range(n):
                 nursery.start_soon(_noop)
+        return time.perf_counter() - t0
+    return trio.run(main)
+
+
+def bench_spawn_handles(n):
+    """trio has no task handles; the closest: each task sets its own Event,
+    and the parent awaits the events in turn."""
+    async def noop_then(done):
+        done.set()
+
+    async def main():
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            events = [trio.Event() for _ in range(n)]
+            for done in events:
+                nursery.start_soon(noop_then, done)
+            for done in events:
+                await done.wait()
+        return time.perf_counter() - t0
+    return trio.run(main)
+
+
+def bench_spawn_alive(n):
+    async def main():
+        gate = trio.Event()
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            await _start_parked(nursery, n, gate.wait)
+            gate.set()
         return time.perf_counter() - t0
     return trio.run(main)
 
@@ -62,9 +109,9 @@ def bench_timers(n):
     lateness = []
 
     async def sleeper(ms):
-        t = time.perf_counter()
+        t0 = clock()
         await trio.sleep(ms / 1e3)
-        lateness.append(time.perf_counter() - t - ms / 1e3)
+        lateness.append(late_since(t0, ms / 1e3))
 
     async def main():
         t0 = time.perf_counter()
@@ -75,27 +122,21 @@ def bench_timers(n):
     return trio.run(main)
 
 
-async def _park_all(nursery, n):
-    for _ in range(n):
-        nursery.start_soon(trio.sleep_forever)
-    await trio.testing.wait_all_tasks_blocked()
-
-
-def bench_cancel(n):
+def bench_cancel(n, shape):
     async def main():
         async with trio.open_nursery() as nursery:
-            await _park_all(nursery, n)
+            await _start_parked(nursery, n, PARK[shape])
             t0 = time.perf_counter()
             nursery.cancel_scope.cancel()
         return time.perf_counter() - t0
     return trio.run(main)
 
 
-def bench_idle(n):
+def bench_idle(n, shape):
     async def main():
         before = rss_bytes()
         async with trio.open_nursery() as nursery:
-            await _park_all(nursery, n)
+            await _start_parked(nursery, n, PARK[shape])
             delta = rss_bytes() - before
             nursery.cancel_scope.cancel()
         return delta

@@ -2,10 +2,16 @@
 
     python -m bench [--quick] [--only dill,gevent] [--workloads pingpong,spawn]
                     [--reps N] [--timeout S] [--out bench/results]
+    python -m bench --readme [RUN.json] [--check]
 
 Repetitions are interleaved (rep 1 of every runtime, then rep 2, ...) so that
 the noise of a shared machine spreads over all runtimes alike.  Prints a
 table, writes ``latest.json`` and ``latest.png`` into ``--out``.
+
+``--readme`` runs nothing: it rewrites the README's benchmark tables from the
+recorded run, ``bench/recorded/latest.json`` (tracked in git), after first
+recording RUN.json there if given (e.g. ``bench/results/latest.json``);
+with ``--check`` it only says whether the README is up to date.
 """
 
 import argparse
@@ -27,7 +33,7 @@ if __package__ in (None, ""):                 # python bench/run.py
 
 from bench.common import (DROPIN_MAX_SECONDS, DROPIN_MODES, DROPIN_REQUESTS,
                           DROPIN_SERVER, ECHO_CLIENTS, ECHO_SIZE, REQUIRES,
-                          RUNTIMES, WORKLOADS)
+                          RUNTIMES, WORKLOADS, fmt)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATIO_LEGEND = ("dill x = how many times better dill is than that runtime: "
@@ -207,13 +213,6 @@ def summarize(results, runtimes, workloads):
     return summary
 
 
-def _fmt(v):
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.3g}" if a < 10 else f"{v:.1f}"
-
-
 def table(summary, results, runtimes, workloads, versions, mach):
     out = [f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['python']}, "
            f"{mach['platform']}",
@@ -230,9 +229,9 @@ def table(summary, results, runtimes, workloads, versions, mach):
                 row = summary[m.name].get(rt)
                 cell = results[rt].get(wname, {})
                 if row:
-                    rng = f"{_fmt(row['min'])} - {_fmt(row['max'])}"
+                    rng = f"{fmt(row['min'])} - {fmt(row['max'])}"
                     ratio = f"{row['dill_x']:.2f}" if "dill_x" in row else "-"
-                    line = f"  {rt:<10}{_fmt(row['median']):>12}{rng:>24}{ratio:>9}"
+                    line = f"  {rt:<10}{fmt(row['median']):>12}{rng:>24}{ratio:>9}"
                     if cell.get("note"):
                         line += f"  ({cell['note']})"
                 else:
@@ -284,16 +283,25 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="small N, 1 rep, no idle100k: under a minute")
+                    help="small N, 1 rep, no idle100k_*: a few minutes")
     ap.add_argument("--only", help="comma-separated runtimes: " + ",".join(RUNTIMES))
     ap.add_argument("--workloads", help="comma-separated workloads: "
-                    + ",".join(WORKLOADS) + " (idle1m is opt-in only)")
+                    + ",".join(WORKLOADS) + " (idle1m_* are opt-in only)")
     ap.add_argument("--reps", type=int, help="repetitions (default 5; quick 1)")
     ap.add_argument("--timeout", type=float,
                     help="seconds per subprocess (default 300; quick 60)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"),
                     help="directory for latest.json and latest.png")
+    ap.add_argument("--readme", nargs="?", const="", metavar="RUN.json",
+                    help="run nothing; record RUN.json (if given) as "
+                    "bench/recorded/latest.json and rewrite the README's "
+                    "benchmark tables from the record")
+    ap.add_argument("--check", action="store_true",
+                    help="with --readme: change nothing, exit 1 if the "
+                    "README's tables differ from the record's")
     args = ap.parse_args(argv)
+    if args.check and args.readme is None:
+        ap.error("--check goes with --readme")
 
     def pick(text, known, what):
         names = [s.strip() for s in text.split(",") if s.strip()]
@@ -314,8 +322,37 @@ def parse_args(argv):
     return args
 
 
+def code_version():
+    """The git commit measured, marked if dill/ or bench/ has changes."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "dill", "bench")
+    except OSError:
+        return "?"
+    return (commit or "?") + (" + uncommitted changes" if dirty else "")
+
+
+def libraries():
+    """Python and every installed distribution a runtime uses."""
+    out = {"Python": platform.python_version()}
+    for dist in ["greendill", "greenlet", *(d for _, _, d in RUNTIMES.values())]:
+        if dist and dist not in out:
+            try:
+                out[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                pass
+    return out
+
+
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.readme is not None:
+        from bench.readme import update_readme
+        return update_readme(args.readme or None, check=args.check)
     runtimes, workloads = args.runtimes, args.workload_list
     mach, versions = machine(), {rt: version(rt) for rt in runtimes}
     results = {rt: {} for rt in runtimes}
@@ -326,7 +363,7 @@ def main(argv=None):
     t_start = time.time()
     for wname in workloads:
         w = WORKLOADS[wname]
-        n = w.quick_n if args.quick else w.n
+        n = w.n_for(args.quick)
         for rep in range(args.reps):
             progress = []
             for rt in runtimes:
@@ -342,10 +379,12 @@ def main(argv=None):
                     res = run_worker(rt, wname, n, args.timeout)
                 wall = time.perf_counter() - t0
                 if "metrics" in res:
+                    if "note" in res:
+                        cell["note"] = res["note"]
                     for k, v in res["metrics"].items():
                         cell.setdefault("samples", {}).setdefault(k, []).append(v)
                     progress.append(f"{rt} " + "/".join(
-                        _fmt(v) for v in res["metrics"].values())
+                        fmt(v) for v in res["metrics"].values())
                         + f" ({wall:.1f}s)")
                 else:
                     cell["note"] = (f"skipped: {res['skip']}" if "skip" in res
@@ -357,11 +396,15 @@ def main(argv=None):
     text = table(summary, results, runtimes, workloads, versions, mach)
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    doc = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "command": " ".join(["python -m bench", *argv]),
+           "code": code_version(), "libraries": libraries(),
            "seconds": round(time.time() - t_start, 1),
            "machine": mach, "versions": versions,
            "config": {"quick": args.quick, "reps": args.reps,
                       "runtimes": runtimes, "workloads": workloads},
+           "workloads": {w: WORKLOADS[w].describe(args.quick)
+                         for w in workloads},
            "ratio": RATIO_LEGEND,
            "units": {m.name: {"unit": m.unit,
                               "higher_is_better": m.higher_is_better}

@@ -18,8 +18,9 @@ dill = pytest.importorskip("dill")
 if not hasattr(dill, "go"):
     pytest.skip("dill core not importable yet", allow_module_level=True)
 
-from dill import (CHRECV, bundle, bundle_wait, chmake, chrecv, chsend,  # noqa: E402
-                  choose, coroutine, go, hclose, msleep, now, yield_)
+from dill import (CHRECV, Done, bundle, bundle_wait, chdone, chmake,  # noqa: E402
+                  chrecv, chsend, choose, coroutine, go, hclose, msleep, now,
+                  yield_)
 
 
 def _noop():
@@ -37,6 +38,13 @@ def _park():
 
 def _park_until(deadline):
     msleep(deadline)
+
+
+def _until_done(ch):
+    try:
+        chrecv(ch)
+    except Done:
+        pass
 
 
 def _forever(fn, *args):
@@ -62,6 +70,11 @@ def test_go_coroutine_call(benchmark):
     benchmark(lambda: hclose(go(_noop_call())))
 
 
+def test_go_wait(benchmark):
+    """go() a no-op callable, then wait() on its handle (spawn_handles)."""
+    benchmark(lambda: go(_noop).wait())
+
+
 def test_bundle_go(benchmark):
     """b.go() a no-op into a long-lived bundle (it finishes at once)."""
     with bundle() as b:
@@ -71,6 +84,26 @@ def test_bundle_go(benchmark):
 def test_go_park_hclose(benchmark):
     """go() a coroutine that parks in msleep(-1), then cancel it: hclose()."""
     benchmark(lambda: hclose(go(_park)))
+
+
+def test_go_chrecv_hclose(benchmark):
+    """go() a coroutine that parks in chrecv() on its own channel, then
+    cancel it: hclose() (the cancel_wait and idle*_wait shape)."""
+    _, theirs = chmake()
+    benchmark(lambda: hclose(go(chrecv, theirs)))
+
+
+def test_spawn_alive_100(benchmark):
+    """100 coroutines in a bundle, each blocked on one gate until all have
+    started; chdone() opens it, bundle_wait() joins (spawn_alive)."""
+    def run():
+        gate, theirs = chmake()
+        with bundle() as b:
+            for _ in range(100):
+                b.go(_until_done, theirs)
+            chdone(gate)
+            bundle_wait(b)
+    benchmark(run)
 
 
 def test_go_timer_hclose(benchmark):

@@ -2,7 +2,8 @@
 
 ``python -m bench.worker RUNTIME WORKLOAD N`` imports only that runtime, runs
 the workload once and prints one JSON line on stdout:
-``{"metrics": {...}}``, or ``{"skip": reason}``.  For ``echo`` it prints
+``{"metrics": {...}}`` (with ``"note"`` when the runtime ran a smaller N),
+or ``{"skip": reason}``.  For ``echo`` it prints
 ``{"port": P}`` once listening and serves until it is killed.
 """
 
@@ -31,13 +32,19 @@ def load(runtime):
     return mod, None
 
 
+def _lookup(mod, table, w):
+    """The runtime's entry for this workload, or else for its function."""
+    entries = getattr(mod, table, {})
+    return entries.get(w.name, entries.get(w.func))
+
+
 def main(argv):
     runtime, workload, n = argv[0], argv[1], int(argv[2])
     w = WORKLOADS[workload]
     mod, reason = load(runtime)
     if mod is not None:
         fn = getattr(mod, "bench_" + w.func, None)
-        reason = getattr(mod, "SKIP", {}).get(workload)
+        reason = _lookup(mod, "SKIP", w)
         if fn is None and reason is None:
             reason = "not applicable"
     if reason:
@@ -45,7 +52,13 @@ def main(argv):
     elif workload == "echo":
         fn(lambda port: emit({"port": port}))
     else:
-        emit({"metrics": w.convert(fn(n), n)})
+        out = {}
+        smaller = _lookup(mod, "SMALLER_N", w)
+        if smaller and smaller[0] < n:
+            n = smaller[0]
+            out["note"] = f"N={n:,}: {smaller[1]}"
+        out["metrics"] = w.convert(fn(n, *w.args), n)
+        emit(out)
     # Skip interpreter teardown: a million parked coroutines take a while
     # to unwind, and nothing after the measurement matters.
     os._exit(0)
