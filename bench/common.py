@@ -186,7 +186,9 @@ WORKLOADS = {w.name: w for w in [
              f"all woke, beyond {TIMER_MAX_MS} ms. Lateness: each sleeper "
              f"reads t0 = clock() as it starts to sleep d and reports wake "
              f"time - (t0 + d); the mean (dill's msleep takes a whole-ms "
-             f"deadline: it sleeps until the first ms at or after t0 + d)"),
+             f"deadline: it sleeps until the first ms at or after t0 + d). "
+             f"A timer due while the runtime is still starting sleepers fires "
+             f"late, so lateness also grows with the cost of that start-up"),
     *_parked_workloads(),
     _per_op("choose", 100_000, 10_000, "µs per choose (8 channels)",
             "one receiver selects over 8 channels; a sender feeds them "
