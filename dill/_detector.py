@@ -66,6 +66,7 @@ class _Detector:
         self.stopped = False
         self.reports = 0
         self.ident: int | None = None
+        self.exited = False
 
     # -------------------------------------------------------- in hub threads
 
@@ -105,16 +106,18 @@ class _Detector:
     # ------------------------------------------------------ the watchdog thread
 
     def watch(self) -> None:
-        self.ident = _get_ident()
         n = 0
-        while not self.stop.acquire(True, max(self.threshold / 4, 0.001)):
-            n += 1
-            try:
-                if n % 64 == 0:
-                    self.prune()
-                self.check()
-            except Exception:  # pragma: no cover - never let the watchdog die
-                pass
+        try:
+            while not self.stop.acquire(True, max(self.threshold / 4, 0.001)):
+                n += 1
+                try:
+                    if n % 64 == 0:
+                        self.prune()
+                    self.check()
+                except Exception:  # pragma: no cover - never let the watchdog die
+                    pass
+        finally:
+            self.exited = True
 
     def prune(self) -> None:
         """Forget threads that have ended."""
@@ -169,12 +172,31 @@ class _Detector:
 
 _detector: _Detector | None = None
 _lock = _allocate_lock()
+# Watchdog threads that may still exist, by ident, including stopped ones that
+# have not finished exiting.  The ident comes from start_new_thread's return
+# value, so a watchdog is dill's own from the moment it exists, before it runs.
+_watchdogs: dict[int, _Detector] = {}
 
 
 def watchdog_idents() -> frozenset[int]:
-    """The watchdog thread's ident while the detector is on (for dill.patch)."""
-    d = _detector
-    return frozenset([d.ident]) if d is not None and d.ident is not None else frozenset()
+    """Idents of the watchdog threads that still exist (for ``dill.patch``'s thread check)."""
+    with _lock:
+        if _watchdogs:
+            gone = [i for i, d in _watchdogs.items() if d.exited]
+            if gone:  # exited: once its frame is gone the thread is (uncounted and) gone
+                frames = sys._current_frames()
+                for i in gone:
+                    if i not in frames:
+                        del _watchdogs[i]
+        return frozenset(_watchdogs)
+
+
+def _after_fork_in_child() -> None:  # the child has none of the parent's threads
+    _watchdogs.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _on_new_hub(hub: Any) -> None:
@@ -203,7 +225,8 @@ def enable_blocking_detector(threshold_ms: float = 100, file: TextIO | None = No
             d.file = file
         else:
             d = _detector = _Detector(threshold_ms, file)
-            _thread.start_new_thread(d.watch, ())
+            d.ident = _thread.start_new_thread(d.watch, ())
+            _watchdogs[d.ident] = d
         if _on_new_hub not in _hub.hub_created:
             _hub.hub_created.append(_on_new_hub)
     hub = _hub.get_hub()  # a hub made just now was hooked by _on_new_hub already

@@ -43,10 +43,18 @@ def test_bundle_go_returns_none_and_immediate_close():
 
 
 def test_finished_member_then_close():
+    ran = []
+
+    @coroutine
+    def member():
+        ran.append("ran")
+
     b = bundle()
-    bundle_go(b, worker1())
+    bundle_go(b, member())
     msleep(now() + 5)
-    hclose(b)
+    assert ran == ["ran"] and len(b) == 0  # it finished and left the bundle
+    assert hclose(b) is None
+    assert b.closed and ran == ["ran"]
 
 
 def test_close_cancels_member():

@@ -239,10 +239,13 @@ def test_go5_repeated_launch_and_close():
 
 def test_example_two_empty_workers():
     # libdill tests/example.c
-    a = go(lambda: None)
-    b = go(lambda: None)
-    hclose(a)
-    hclose(b)
+    ran = []
+    a = go(lambda: ran.append("a"))
+    b = go(lambda: ran.append("b"))
+    assert ran == ["a", "b"]  # each ran at once, to its end
+    assert a.finished and b.finished
+    assert hclose(a) is None and hclose(b) is None
+    assert a.closed and b.closed
 
 
 # ------------------------------------------------------------------- msleep

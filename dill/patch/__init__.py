@@ -4,7 +4,9 @@
 script patched.  This is a package so that ``-m`` finds ``__main__.py``;
 ``dill/__init__.py`` binds ``dill.patch`` to the *function* with
 ``from .patch import patch`` (the import system sets the package attribute
-only when the submodule is first loaded, before that binding).
+only when the submodule is first loaded, before that binding).  So that
+``dill.patch.get_original(...)`` works all the same, the function carries the
+package's public names (``__all__``) as attributes.
 """
 
 from __future__ import annotations
@@ -51,24 +53,23 @@ def get_original(module: str, name: str) -> Any:
 
 
 def _other_threads() -> list:
-    """OS threads other than the main one and dill's to_thread workers."""
+    """OS threads other than the main one and dill's own (to_thread workers, the
+    blocking detector's watchdog)."""
     import _thread
     import threading
 
-    try:
-        from .._threads import worker_idents
-        workers = set(worker_idents())
-    except ImportError:  # pragma: no cover
-        workers = set()
+    from .._threads import own_thread_idents
+
+    own = set(own_thread_idents())
     main = threading.main_thread()
-    others = [t for t in threading._active.values()
-              if t is not main and t.ident not in workers
-              and not isinstance(t, threading._DummyThread)]
+    # a Thread object for one of dill's threads (a _DummyThread made by
+    # current_thread() inside a to_thread call) is dill's, not another one
+    active = [t for t in threading._active.values() if t is not main and t.ident not in own]
+    others = [t for t in active if not isinstance(t, threading._DummyThread)]
     others += list(threading._limbo.values())
     names = [t.name for t in others]
     # threads started with _thread.start_new_thread are not in threading's tables
-    raw = _thread._count() - len(workers) - len(
-        [t for t in threading._active.values() if t is not main])
+    raw = _thread._count() - len(own) - len(active)
     if raw > 0:
         names.append(f"{raw} thread(s) started with _thread.start_new_thread")
     return names
@@ -189,3 +190,11 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
         _swap(real_name, green_name)
     _result = result
     return dict(result)
+
+
+# ``dill.patch`` is this function (see the module docstring): give it the
+# package's public names, so ``dill.patch.get_original`` and ``dill.patch.MODULES``
+# work whichever of the two ``dill.patch`` is.
+for _name in __all__:
+    setattr(patch, _name, globals()[_name])
+del _name

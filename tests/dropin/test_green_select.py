@@ -116,9 +116,24 @@ def test_cancel_in_poll(pair):
     a, b = pair
     p = select.poll()
     p.register(a, select.POLLIN)
-    cr = go(p.poll, -1)
+    seen = []
+
+    def poller():
+        try:
+            p.poll(-1)
+        except Canceled:
+            seen.append("canceled")
+            raise
+        seen.append("returned")  # pragma: no cover
+
+    cr = go(poller)
     msleep(later(5))
+    assert seen == []  # still waiting in poll
     hclose(cr)
+    assert seen == ["canceled"]
+    # the poll object is still usable afterwards
+    b.send(b"x")
+    assert p.poll(1000) == [(a.fileno(), select.POLLIN)]
 
 
 @pytest.mark.skipif(not hasattr(stdselect, "epoll"), reason="no epoll")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket as stdsocket
 import time
 
@@ -86,7 +87,8 @@ def test_timeout_semantics(pair):
         a.settimeout("x")
     # the fd itself is always non-blocking underneath
     a.settimeout(None)
-    assert not stdsocket.socket.getblocking(a) or True
+    assert not os.get_blocking(a.fileno())        # O_NONBLOCK is set on the fd
+    assert not stdsocket.socket.getblocking(a)    # and the C socket's timeout is 0
     b.send(b"x")
     assert a.recv(1) == b"x"
 
@@ -132,6 +134,11 @@ def test_create_connection_resolves_names(server):
     port = server.getsockname()[1]
     c = socket.create_connection(("localhost", port))
     s, _ = server.accept()
+    # "localhost" resolved to the listener's address: c is connected to it
+    assert c.getpeername()[:2] == server.getsockname()[:2]
+    assert s.getpeername()[:2] == c.getsockname()[:2]
+    c.sendall(b"ping")
+    assert s.recv(4) == b"ping"
     c.close()
     s.close()
 
@@ -202,12 +209,25 @@ def test_connect_refused_and_connect_ex():
 
 
 def test_cancel_in_accept(server):
-    cr = go(server.accept)
+    seen = []
+
+    def acceptor():
+        try:
+            server.accept()
+        except Canceled:
+            seen.append("canceled")
+            raise
+        seen.append("accepted")  # pragma: no cover
+
+    cr = go(acceptor)
     msleep(later(10))
+    assert seen == []  # still waiting in accept
     hclose(cr)  # returns: accept raised Canceled
+    assert seen == ["canceled"]
     # the listener still works afterwards
     c = socket.create_connection(server.getsockname())
     s, _ = server.accept()
+    assert s.getpeername() == c.getsockname()
     s.close()
     c.close()
 
@@ -250,6 +270,7 @@ def test_cancel_in_connect():
     fillers = []
     try:
         done = []
+        seen = []
 
         def connector():
             # fill the backlog until a connect has to wait
@@ -257,7 +278,11 @@ def test_cancel_in_connect():
                 c = socket.socket()
                 fillers.append(c)
                 c.settimeout(None)
-                c.connect(srv.getsockname())
+                try:
+                    c.connect(srv.getsockname())
+                except Canceled:
+                    seen.append(len(fillers))
+                    raise
             done.append(True)
 
         cr = go(connector)
@@ -265,6 +290,8 @@ def test_cancel_in_connect():
         hclose(cr)
         if done:
             pytest.skip("the kernel accepted every connect without waiting")
+        # the connect that had to wait (the last one started) raised Canceled
+        assert seen == [len(fillers)]
     finally:
         for c in fillers:
             c.close()

@@ -117,11 +117,23 @@ def test_cancel_in_wait():
 
 def test_cancel_in_communicate():
     p = subprocess.Popen(["sleep", "5"], stdout=subprocess.PIPE)
-    cr = go(p.communicate)
+    seen = []
+
+    def communicator():
+        try:
+            p.communicate()
+        except Canceled:
+            seen.append("canceled")
+            raise
+        seen.append("returned")  # pragma: no cover
+
+    cr = go(communicator)
     msleep(later(20))
     hclose(cr)
+    assert seen == ["canceled"]
+    assert p.poll() is None  # canceling the wait does not touch the child
     p.kill()
-    p.wait()
+    assert p.wait() == -9
     p.stdout.close()
 
 

@@ -34,7 +34,15 @@ def test_dill_patch_is_the_function():
         assert isinstance(dill.patch, types.FunctionType), dill.patch
         from dill import patch
         assert patch is dill.patch
+        # the package's public names, as the README spells them
+        import time
+        sleep = time.sleep
+        assert dill.patch.get_original("time", "sleep") is sleep
+        from dill.patch import get_original, MODULES
+        assert dill.patch.get_original is get_original and dill.patch.MODULES is MODULES
+        assert dill.patch.patch is dill.patch
         print(sorted(dill.patch()))
+        assert time.sleep is not sleep and dill.patch.get_original("time", "sleep") is sleep
     """)
     assert out.strip() == str(sorted(KEYS))
 
@@ -174,3 +182,36 @@ def test_at_exit_daemons_canceled_non_daemons_joined():
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["main exits", "worker done", "daemon closed"]
+
+
+def test_blocking_detector_watchdog_is_dills_own_thread(tmp_path):
+    # DILL_BLOCKING_DETECTOR starts the watchdog at ``import dill``, before
+    # patch() looks for other OS threads: it must not count as one.
+    script = tmp_path / "tiny.py"
+    script.write_text("import threading, dill._detector as d\n"
+                      "print(threading.Lock.__module__, d._detector is not None)\n")
+    env = dict(os.environ, DILL_BLOCKING_DETECTOR="100")
+    for _ in range(3):  # whether the watchdog runs before patch() is a race: try a few
+        r = subprocess.run([sys.executable, "-m", "dill.patch", str(script)],
+                           capture_output=True, text=True, timeout=50, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["dill.green.thread", "True"]
+
+
+def test_detector_watchdogs_running_or_stopping_do_not_count():
+    out = ok("""
+        import io, _thread, time, dill
+        from dill._detector import watchdog_idents
+        dill.enable_blocking_detector(50, file=io.StringIO())
+        time.sleep(0.05)                    # the watchdog runs (and is counted)
+        dill.disable_blocking_detector()    # stopping: dill's until it is gone
+        dill.enable_blocking_detector(50, file=io.StringIO())
+        time.sleep(0.05)
+        assert dill.patch()["threading"]
+        dill.disable_blocking_detector()
+        end = time.monotonic() + 5          # each leaves the set once it has exited
+        while (watchdog_idents() or _thread._count()) and time.monotonic() < end:
+            time.sleep(0.01)
+        print(len(watchdog_idents()), _thread._count())
+    """)
+    assert out.split() == ["0", "0"]

@@ -267,6 +267,10 @@ def test_real_literal():
     ls = tcp_listen(ipaddr_local("127.0.0.1", 0))
     c = happyeyeballs_connect("127.0.0.1", ls.addr.port, dill.now() + 3000)
     s, _ = tcp_accept(ls, dill.now() + 1000)
+    # a literal needs no resolution: connected straight to the listener
+    assert c.socket.getpeername() == ("127.0.0.1", ls.addr.port)
+    bsend(c, b"hey")
+    assert brecv(s, 3) == b"hey"
     c.close()
     s.close()
     ls.close()

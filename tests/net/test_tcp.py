@@ -550,7 +550,12 @@ def test_tcp_close_deadline_zero_with_end_already_there(pair):
     bsend(c, b"last words")
     tcp_done(c)
     dill.msleep(dill.now() + 10)
+    # deadline 0 is enough: the unread data and the peer's end are already there
     tcp_close(s, 0)
+    assert s.closed
+    # closed gracefully (drained, no RST): the peer sees a clean end
+    with pytest.raises(Done):
+        brecv(c, 1, dill.now() + 1000)
     c.close()
 
 
