@@ -78,13 +78,13 @@ class ChannelEnd(Handle):
             except Done:
                 return
 
+    def check_close(self) -> None:
+        if self._hub.thread_id != get_ident():
+            raise wrong_thread(self)
+
     def on_close(self) -> None:
         # Blocked users of this end see BadHandle; blocked users of the peer end,
         # which can never be served now, see Done.
-        hub = self._hub
-        if hub.thread_id != get_ident():
-            self._closed = False
-            raise wrong_thread(self)
         out, inb = self._out, self._in
         out.done = inb.done = True
         out.sendq.wake_all(CLOSED)

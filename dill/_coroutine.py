@@ -80,20 +80,24 @@ def _unpack(fn: Any, args: tuple, kwargs: dict) -> tuple:
 class _Group:
     """What a bundle (or a single coroutine) tracks about its running tasks."""
 
-    __slots__ = ("running", "members", "waiters", "failures", "orphaned")
+    __slots__ = ("running", "members", "waiters", "failures", "orphaned", "creator")
 
-    def __init__(self, members: dict | None) -> None:
+    def __init__(self, members: dict | None, creator: Task | None = None) -> None:
         self.running = 0
         self.members = members  # running tasks in launch order (bundles only)
         self.waiters: WaitQueue | None = None  # made on first wait
         self.failures: list[Exception] | None = None
         self.orphaned = False
+        self.creator = creator  # the task that made the bundle (bundles only)
 
     def child_exited(self, hub: Hub, task: Task) -> None:
         """Called by the hub when a member task has finished."""
         self.running -= 1
         if self.members is not None:
             del self.members[task]
+            del hub.tasks[task]
+        elif self.orphaned:  # nobody will close its handle
+            hub.tasks.pop(task, None)
         if task.exc is not None:
             if self.orphaned:
                 report_unraisable(task.exc, task, "a coroutine whose handle was "
@@ -183,19 +187,20 @@ class Coroutine(Handle):
             raise failures[0]
         return self._task.result
 
-    def on_close(self) -> None:
+    def check_close(self) -> None:
         hub = self._hub
         if hub.thread_id != get_ident():
-            self._closed = False
             raise wrong_thread(self)
+        if hub.current is self._task:
+            raise RuntimeError("a coroutine cannot close its own handle")
+
+    def on_close(self) -> None:
+        hub = self._hub
         task = self._task
         if not task.finished:
-            cur = hub.current
-            if cur is task:
-                self._closed = False
-                raise RuntimeError("a coroutine cannot close its own handle")
             hub.cancel(task)
             self._group.close(hub, self)
+        hub.tasks.pop(task, None)
         failures = self._group.take_failures()
         if failures:
             raise failures[0]
@@ -208,14 +213,16 @@ class Coroutine(Handle):
             group.orphaned = True
             warnings.warn(f"a running coroutine's handle was garbage-collected "
                           f"without hclose: {self!r}", ResourceWarning, source=self)
-        elif group.failures:
+            return
+        self._hub.tasks.pop(self._task, None)
+        if group.failures:
             for exc in group.take_failures():
                 report_unraisable(exc, self, "a coroutine failed and its handle was "
                                   "garbage-collected without wait() or hclose()")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("finished" if self._task.finished else "running")
-        return f"<dill.Coroutine {state}>"
+        return f"<dill.Coroutine {self._task.name} {state}>"
 
 
 class Bundle(Handle):
@@ -225,8 +232,8 @@ class Bundle(Handle):
 
     def __init__(self) -> None:
         self._closed = False
-        self._hub = get_hub()
-        self._group = _Group({})
+        hub = self._hub = get_hub()
+        self._group = _Group({}, hub.current)
 
     def go(self, fn: Callable | Call, *args: Any, **kwargs: Any) -> None:
         """Launch ``fn(*args, **kwargs)`` (or a ``@coroutine`` call) in this bundle."""
@@ -250,15 +257,16 @@ class Bundle(Handle):
         """The number of coroutines still running in the bundle."""
         return self._group.running
 
-    def on_close(self) -> None:
+    def check_close(self) -> None:
         hub = self._hub
         if hub.thread_id != get_ident():
-            self._closed = False
             raise wrong_thread(self)
-        group = self._group
-        if hub.current.group is group:
-            self._closed = False
+        if hub.current.group is self._group:
             raise RuntimeError("a coroutine cannot close the bundle it belongs to")
+
+    def on_close(self) -> None:
+        hub = self._hub
+        group = self._group
         group.close(hub, self)
         _raise_group(group)
 

@@ -17,6 +17,8 @@ class Handle:
     Subclass it to build asynchronous objects that own coroutines (the guide's
     ``tcp_connection``): override ``on_close()``, which runs exactly once.  A
     subclass that declares ``__slots__`` must include ``"_closed"`` in them.
+    A close that must be refused is refused by ``check_close()``, before the
+    handle counts as closed.
     """
 
     __slots__ = ()
@@ -26,8 +28,13 @@ class Handle:
         """Close the handle (a no-op if it is already closed)."""
         if self._closed:
             return
+        self.check_close()
         self._closed = True  # type: ignore[misc]  # subclasses declare the slot
         self.on_close()
+
+    def check_close(self) -> None:
+        """Raise if this handle cannot be closed here and now (the wrong
+        thread, a coroutine closing itself); it stays open.  Override it."""
 
     def on_close(self) -> None:
         """Release what the handle owns; called once by ``close()``.  Override it."""

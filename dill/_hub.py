@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import select
 import sys
 import threading
@@ -57,8 +58,20 @@ _os_poll = getattr(select, "poll", None)
 _thread_ident = threading.get_ident
 
 
+# How many virtual clocks are active in the process (dill.testing.virtual_clock):
+# while 0, now() reads the monotonic clock directly.
+_virtual_clocks = 0
+
+
 def now() -> int:
-    """Milliseconds on a monotonic clock: the time base of every deadline."""
+    """Milliseconds on a monotonic clock: the time base of every deadline.
+
+    Inside ``dill.testing.virtual_clock()`` it is that hub's virtual time.
+    """
+    if _virtual_clocks:
+        hub = getattr(_local, "hub", None)
+        if hub is not None and hub.vclock is not None:
+            return hub.vclock.ms
     return _monotonic_ns() // 1_000_000
 
 
@@ -127,15 +140,23 @@ class Task:
     * ``canceled``: sticky once set (``hclose``).
     * ``pending_exc``: an exception for the root task (a signal handler's, a
       coroutine's ``KeyboardInterrupt``), raised at its next blocking call.
-    * ``fn``, ``args``, ``kwargs``: the call to run, until it starts.
+    * ``fn``, ``args``, ``kwargs``: the call to run, until it starts;
+      ``func`` keeps the function (for its name) for the task's life.
     * ``group``: the bundle (``_Group``) it counts in; ``None`` for a root.
+    * ``parent``: the task that launched it (``None`` for a root).
+    * ``spawned_at`` (``(code, line)`` of the launching call outside dill) and
+      ``started`` (``now()`` at launch): recorded only while the hub is
+      ``recording`` (tracing, inspection or the pytest plugin is on).
+    * ``label``: what the tools call it, when not its function: the green
+      ``Thread`` object it runs (its ``name`` is shown).
     * ``result``, ``exc``, ``finished``: its outcome, once ``finished``.
     """
 
     __slots__ = (
         "greenlet", "hub", "waiting", "epoch", "resume", "canceled", "pending_exc",
         "op", "obj", "deadline", "since",
-        "fn", "args", "kwargs", "group", "result", "exc", "finished",
+        "fn", "args", "kwargs", "func", "group", "parent", "spawned_at", "started", "label",
+        "result", "exc", "finished", "__weakref__",
     )
 
     def __init__(self, hub: "Hub", fn: Any = None, args: Any = (), kwargs: Any = None,
@@ -154,10 +175,37 @@ class Task:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.func = fn
         self.group = group
+        self.parent: Task | None = None
+        self.spawned_at: Any = None
+        self.started = 0
+        self.label: Any = None
         self.result: Any = None
         self.exc: Exception | None = None
         self.finished = False
+
+    # What the tools (tracers, the tree) see of a task.
+    @property
+    def id(self) -> int:
+        """Unique in the process while the task lives."""
+        return id(self)
+
+    @property
+    def name(self) -> str:
+        """The function's qualified name, the green thread's name, or the root's."""
+        from ._tree import task_kind_and_name
+
+        return task_kind_and_name(self)[1]
+
+    def info(self) -> Any:
+        """A ``TaskInfo`` snapshot of this task (without children)."""
+        from ._tree import task_info
+
+        return task_info(self.hub, self)
+
+    def __repr__(self) -> str:
+        return f"<dill task {self.name} #{id(self):x}>"
 
 
 class RemoteWait:
@@ -268,6 +316,13 @@ class Hub:
       deadlock.
     * ``root``: the thread's own code; ``current``: the running task;
       ``loop_task``: the hub greenlet, which sleeps in the poller.
+    * ``tasks``: every coroutine of the hub that is running, or finished with
+      its ``go`` handle still open (for the live tree, ``dill.tree()``).
+    * The tools' hooks, all off (``None``/False) unless a tool is on:
+      ``recording`` (how many tools want spawn sites recorded), ``tracers``
+      and ``tracing`` (``dill.add_tracer`` and its instrumentation),
+      ``vclock`` (``dill.testing.virtual_clock``), ``rng`` (seeded
+      scheduling: the ready queue is shuffled at each pass).
     """
 
     def __init__(self) -> None:
@@ -291,6 +346,12 @@ class Hub:
         loop = Task(self)
         loop.greenlet = greenlet(self._loop)
         self.loop_task = loop
+        self.tasks: dict[Task, None] = {}
+        self.recording = 0
+        self.tracers: list = []
+        self.tracing: Any = None
+        self.vclock: Any = None
+        self.rng: Any = None
 
     # ------------------------------------------------------------------ switch
 
@@ -342,13 +403,6 @@ class Hub:
                     self._compact_timers()
         task.epoch += 1
         return v
-
-    # Transitional: the green layer moves to ``block`` (then these go).
-    def wait(self, task: Task, deadline: int) -> Any:
-        return self.block(task, "wait", None, deadline)
-
-    def wait_uncancelable(self, task: Task) -> Any:
-        return self.block_uncancelable(task, "wait", None)
 
     def block_uncancelable(self, task: Task, op: str, obj: Any) -> Any:
         """Block until woken; cancellation does not interrupt (``hclose``)."""
@@ -420,6 +474,12 @@ class Hub:
         if cur.canceled:
             raise Canceled()
         task = Task(self, fn, args, kwargs, group)
+        task.parent = cur
+        self.tasks[task] = None
+        if self.recording:
+            record_spawn(task)
+            if self.tracing is not None:
+                self.tracing.on_spawn(task)
         group.running += 1
         if group.members is not None:
             group.members[task] = None
@@ -492,6 +552,8 @@ class Hub:
             if not ready:
                 try:
                     timeout = self._sleep_timeout()
+                    if self.vclock is not None and timeout != 0:
+                        timeout = self.vclock.idle(self, timeout)
                     if len(idle) > IDLE_KEEP and (timeout < 0 or timeout > 2):
                         self._trim_idle()
                         timeout = 0  # look for events, then trim more
@@ -499,10 +561,21 @@ class Hub:
                 except BaseException as e:  # a signal handler raised in the poll
                     self.interrupt_root(e)
                 continue
+            if self.rng is not None:
+                self._shuffle_ready()
             nxt = ready.popleft()
             self.budget = len(ready) + 1
             self.current = nxt
             nxt.greenlet.switch()
+
+    def _shuffle_ready(self) -> None:
+        """Seeded scheduling: permute the tasks made ready during the last pass."""
+        ready = self.ready
+        if len(ready) > 1:
+            order = list(ready)
+            self.rng.shuffle(order)
+            ready.clear()
+            ready.extend(order)
 
     def _trim_idle(self) -> None:
         """Let up to IDLE_TRIM idle workers (beyond IDLE_KEEP) die."""
@@ -520,9 +593,9 @@ class Hub:
             heappop(timers)
             self.dead_timers -= 1
         if not self.nregistered and not self.remote_waits and self.root.waiting:
-            self.interrupt_root(RuntimeError(
-                "dill: deadlock: every coroutine of this thread is blocked and "
-                "nothing (timer, fd or other thread) can wake any of them"))
+            from ._deadlock import deadlock_error  # only ever imported for a report
+
+            self.interrupt_root(deadlock_error(self))
             return 0
         return -1
 
@@ -532,6 +605,8 @@ class Hub:
         It runs in whichever task is suspending; an exception raised by a
         signal handler during the poll goes to the root task instead.
         """
+        if self.rng is not None:
+            self._shuffle_ready()
         try:
             if self.nregistered:
                 self._poll(0)
@@ -814,6 +889,13 @@ def _fileno(fd: Any) -> int:
 
 _local = threading.local()
 
+# DILL_SEED=N seeds every hub's scheduler (dill.testing.seed_scheduler).
+_raw_seed = os.environ.get("DILL_SEED", "").strip()
+_ENV_SEED: int | None = int(_raw_seed) if _raw_seed.lstrip("-").isdigit() else None
+
+# Every live hub of the process by thread ident (for ``dill.trees()``).
+all_hubs: dict[int, Hub] = {}
+
 # Called with each new hub, in its thread, right after it is made (the blocking
 # detector installs its per-thread greenlet trace there).  Never per switch.
 hub_created: list[Callable[[Hub], None]] = []
@@ -830,6 +912,7 @@ class _CloseAtThreadExit:
         self.hub = hub
 
     def __del__(self) -> None:
+        all_hubs.pop(self.hub.thread_id, None)
         self.hub.close()
 
 
@@ -840,12 +923,28 @@ def get_hub() -> Hub:
     except AttributeError:
         hub = _local.hub = Hub()
         _local.closer = _CloseAtThreadExit(hub)
+        all_hubs[hub.thread_id] = hub
+        if _ENV_SEED is not None:  # DILL_SEED: seeded scheduling everywhere
+            hub.rng = random.Random(_ENV_SEED)
         from ._signals import install_sigint  # imports this module
 
         install_sigint(hub)
         for fn in hub_created:
             fn(hub)
         return hub
+
+
+def record_spawn(task: Task) -> None:
+    """Note where and when ``task`` was launched (only while the hub is recording)."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(_DILL_DIR):
+        f = f.f_back
+    if f is not None:
+        task.spawned_at = (f.f_code, f.f_lineno)
+    task.started = now()
+
+
+_DILL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def check_deadline(deadline: Any) -> int:

@@ -471,11 +471,11 @@ class Portal(Handle):
     def _wake_servers(self) -> None:
         self._servers.wake_all()
 
-    def on_close(self) -> None:
-        hub = self._hub
-        if _get_ident() != hub.thread_id:
-            self._closed = False
+    def check_close(self) -> None:
+        if _get_ident() != self._hub.thread_id:
             raise RuntimeError("close a Portal in its own thread")
+
+    def on_close(self) -> None:
         with self._mutex:
             pending = list(self._requests)
             self._requests.clear()
