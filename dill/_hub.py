@@ -363,8 +363,7 @@ class Hub:
         """
         b = self.budget - 1
         if b <= 0:
-            self._tick()
-            b = len(self.ready)
+            b = self._tick()
         self.budget = b
         ready = self.ready
         cur = self.current
@@ -510,8 +509,7 @@ class Hub:
             # with the next task to run.
             b = self.budget - 1
             if b <= 0:
-                self._tick()
-                b = len(self.ready)
+                b = self._tick()
             self.budget = b
             ready = self.ready
             nxt = ready.popleft() if ready else self.loop_task
@@ -563,13 +561,15 @@ class Hub:
                 continue
             if self.rng is not None:
                 self._shuffle_ready()
+                self.budget = 1
+            else:
+                self.budget = len(ready) + 1
             nxt = ready.popleft()
-            self.budget = len(ready) + 1
             self.current = nxt
             nxt.greenlet.switch()
 
     def _shuffle_ready(self) -> None:
-        """Seeded scheduling: permute the tasks made ready during the last pass."""
+        """Seeded scheduling: permute the ready tasks (every switch is a pass)."""
         ready = self.ready
         if len(ready) > 1:
             order = list(ready)
@@ -599,14 +599,13 @@ class Hub:
             return 0
         return -1
 
-    def _tick(self) -> None:
+    def _tick(self) -> int:
         """Once per pass: poll fds without blocking and fire due timers.
 
-        It runs in whichever task is suspending; an exception raised by a
-        signal handler during the poll goes to the root task instead.
+        Returns the next pass's length in switches (its budget).  It runs in
+        whichever task is suspending; an exception raised by a signal handler
+        during the poll goes to the root task instead.
         """
-        if self.rng is not None:
-            self._shuffle_ready()
         try:
             if self.nregistered:
                 self._poll(0)
@@ -619,6 +618,10 @@ class Hub:
                     self._fire_timers()
         except BaseException as e:
             self.interrupt_root(e)
+        if self.rng is not None:  # seeded: every switch is a pass of its own
+            self._shuffle_ready()
+            return 1
+        return len(self.ready)
 
     def _poll(self, timeout: int) -> None:
         if self.poller is None:

@@ -66,6 +66,7 @@ def seed_scheduler(seed: int) -> Iterator[int]:
     hub = _hub.get_hub()
     old = hub.rng
     hub.rng = random.Random(_check_seed(seed))
+    hub.budget = 0  # start a pass at the next switch, whatever came before
     try:
         yield seed
     finally:
