@@ -86,11 +86,14 @@ def test_tree_shows_each_blocked_task_with_its_wait(recording):
 
 
 def test_finished_unclosed_coroutines_stay_until_closed():
-    h = go(lambda: 42)
-    names = [n.state for n in tree().walk() if n.kind == "coroutine"]
-    assert names == ["finished"]
+    def quick():
+        return 42
+
+    name = "test_finished_unclosed_coroutines_stay_until_closed.<locals>.quick"
+    h = go(quick)
+    assert [n.state for n in tree().walk() if n.name == name] == ["finished"]
     hclose(h)
-    assert [n for n in tree().walk() if n.kind == "coroutine"] == []
+    assert [n for n in tree().walk() if n.name == name] == []
 
 
 def test_tree_states_ready_and_canceled():
