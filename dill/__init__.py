@@ -17,9 +17,11 @@ from ._fd import fdclean, fdin, fdout
 from ._handle import Handle, hclose
 from ._hub import now
 from ._threads import Portal, to_thread
-from ._tree import TaskInfo, print_tree, tree, trees
+from ._tree import TaskInfo, print_tree, trees
+from .tree import tree  # rebinds dill.tree from the package to the function
 from ._deadlock import Deadlock
 from ._trace import add_tracer, remove_tracer
+from ._inspect import enable_inspect  # reads DILL_INSPECT
 from . import _fork  # noqa: F401  (resets dill in a forked child: os.register_at_fork)
 from ._detector import disable_blocking_detector, enable_blocking_detector  # reads DILL_BLOCKING_DETECTOR
 from .patch import patch  # rebinds dill.patch from the package to the function
@@ -33,6 +35,7 @@ __all__ = [
     "fdin", "fdout", "fdclean",
     "to_thread", "Portal", "enable_blocking_detector", "disable_blocking_detector", "patch",
     "tree", "trees", "print_tree", "TaskInfo", "Deadlock", "add_tracer", "remove_tracer",
+    "enable_inspect",
     "Canceled", "TimedOut", "Done", "BadHandle", "NotSupported",
 ]
 

@@ -166,10 +166,12 @@ def worker_idents() -> frozenset[int]:
 
 
 def own_thread_idents() -> frozenset[int]:
-    """Idents of every OS thread dill itself runs: pool workers, the detector's watchdog."""
+    """Idents of every OS thread dill itself runs: pool workers, the detector's
+    watchdog, the inspection listener."""
     from ._detector import watchdog_idents
+    from ._inspect import listener_idents
 
-    return frozenset(_pool.idents) | watchdog_idents()
+    return frozenset(_pool.idents) | watchdog_idents() | listener_idents()
 
 
 # ----------------------------------------------------------- the hand-off

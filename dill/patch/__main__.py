@@ -2,57 +2,46 @@
 
 Options (before the script): ``--verbose`` prints what was patched (to
 stderr), ``--no-<module>`` (e.g. ``--no-socket``) leaves a module alone,
-``-m module`` runs a module instead of a script.  The script's exit status
-is the process's.
+``--no-inspect`` keeps ``python -m dill.tree PID`` out (inspection is on by
+default: ``dill.enable_inspect``), ``-m module`` runs a module instead of a
+script.  The script's exit status is the process's.
 """
 
 from __future__ import annotations
 
-import os
-import runpy
 import sys
 
-USAGE = ("usage: python -m dill.patch [--verbose] [--no-MODULE ...] "
+USAGE = ("usage: python -m dill.patch [--verbose] [--no-MODULE ...] [--no-inspect] "
          "(script.py | -m module) [args ...]")
 
 
 def main(argv: list | None = None) -> None:
+    from dill import enable_inspect
+    from dill._runner import parse_target, run_target
     from dill.patch import MODULES, patch
 
     args = list(sys.argv[1:] if argv is None else argv)
-    verbose = False
+    flags = {"verbose": False, "inspect": True}
     opts = {}
-    module = None
-    while args and args[0].startswith("-"):
-        a = args.pop(0)
-        if a in ("-h", "--help"):
-            print(USAGE)
-            print(__doc__)
-            return
+
+    def option(a: str, rest: list) -> bool:
         if a in ("-v", "--verbose"):
-            verbose = True
+            flags["verbose"] = True
+        elif a == "--no-inspect":
+            flags["inspect"] = False
         elif a.startswith("--no-") and a[5:] in MODULES:
             opts[a[5:]] = False
-        elif a == "-m" and args:
-            module = args.pop(0)
-            break
-        elif a == "--":
-            break
         else:
-            sys.exit(f"dill.patch: unknown option {a!r}\n{USAGE}")
-    if module is None and not args:
-        sys.exit(USAGE)
+            return False
+        return True
+
+    module = parse_target(args, option, USAGE, __doc__)
     result = patch(**opts)
-    if verbose:
+    if flags["verbose"]:
         print(result, file=sys.stderr, flush=True)
-    if module is not None:
-        sys.argv = [module] + args
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    else:
-        script = args[0]
-        sys.argv = args
-        sys.path[0] = os.path.dirname(os.path.abspath(script))
-        runpy.run_path(script, run_name="__main__")
+    if flags["inspect"]:
+        enable_inspect()
+    run_target(module, args)
 
 
 if __name__ == "__main__":
