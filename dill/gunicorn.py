@@ -54,8 +54,9 @@ _BACK_OFF_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.E
 _BACK_OFF_FIRST_MS = 10
 _BACK_OFF_MAX_MS = 1000
 
-# The connection a coroutine serves: timeout_ctx() takes no arguments.
-_client: ContextVar[Any] = ContextVar("dill_gunicorn_client")
+# The connection a coroutine serves (timeout_ctx() takes no arguments):
+# [socket, requests served on it so far].
+_conn: ContextVar[list] = ContextVar("dill_gunicorn_conn")
 
 
 class Worker(AsyncWorker):
@@ -167,7 +168,7 @@ class Worker(AsyncWorker):
 
     def _serve(self, listener: Any, client: Any, addr: Any, slots: Any) -> None:
         """One connection's coroutine: gunicorn's request loop on it."""
-        _client.set(client)
+        _conn.set([client, 0])
         try:
             self.handle(listener, client, addr)
         finally:
@@ -177,9 +178,20 @@ class Worker(AsyncWorker):
 
     def timeout_ctx(self) -> "_KeepaliveWait":
         """Bound the wait for the next request on a keep-alive connection."""
-        if not self.alive:  # shutting down: no new request on this connection
-            raise StopIteration()  # handle() closes the connection quietly
-        return _KeepaliveWait(_client.get(), self.cfg.keepalive)
+        client, served = _conn.get()
+        if served and not self.alive:  # shutting down: no further request on it
+            raise StopIteration()      # handle() closes the connection quietly
+        return _KeepaliveWait(client, self.cfg.keepalive)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        """Serve one request; wake the main loop if it was the worker's last."""
+        _conn.get()[1] += 1
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            if not self.alive:  # --max-requests reached: shut down now, not at the next tick
+                with contextlib.suppress(OSError):
+                    os.write(self.PIPE[1], b".")
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """A canceled connection (past the grace period) is closed, not answered."""

@@ -13,7 +13,8 @@ import argparse
 
 import dill
 from dill import Canceled, Done, TimedOut
-from dill.net import bsend, ipaddr_local, tcp_accept, tcp_close, tcp_listen
+from dill.net import bsend, ipaddr_local, tcp_close, tcp_listen
+from serving import accept
 
 T0 = dill.now()
 
@@ -56,7 +57,7 @@ def worker(s, addr, shutdown):
 
 def acceptor(ls, workers, shutdown):
     while True:
-        s, addr = tcp_accept(ls, -1)
+        s, addr = accept(ls, log)  # backs off on EMFILE instead of dying
         log("accepted %r" % (addr,))
         workers.go(worker, s, addr, shutdown)
 

@@ -4,16 +4,46 @@
     2. broadcast "shut down" (chdone: every connection's chrecv(stop) raises Done),
     3. give the connections a grace period (bundle_wait with a deadline),
     4. cancel whoever is left (hclose the bundle).
+
+The accept loops survive fd exhaustion: ``accept`` backs off and retries on
+EMFILE/ENFILE, so the connections already open keep being served and new ones
+are taken once fds are free again (instead of the acceptor dying and every
+later connection being refused).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 from typing import Any, Callable
 
 import dill
 from dill import TimedOut, hclose, now
 from dill.net import ipaddr_local, tcp_accept, tcp_listen
+
+
+# accept() errors that mean "out of fds or kernel memory right now", not "broken".
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def accept(listener: Any, log: Callable[..., None]) -> tuple:
+    """``tcp_accept(listener, -1)`` that waits out fd exhaustion.
+
+    On EMFILE/ENFILE it logs once, sleeps (10 ms, doubling up to 1 s) and
+    tries again: the pending connection stays in the kernel's backlog.
+    """
+    pause = 0
+    while True:
+        try:
+            return tcp_accept(listener, -1)
+        except OSError as e:
+            if e.errno not in _EXHAUSTED:
+                raise
+            if not pause:
+                log(f"accept: {os.strerror(e.errno)}; backing off until fds are free")
+            pause = min(1000, pause * 2 or 10)
+            dill.msleep(now() + pause)
 
 
 def server_args(doc: str, seconds: float = 2.0) -> argparse.ArgumentParser:
@@ -44,7 +74,7 @@ class Server:
 
     def _accept(self, start: Callable) -> None:
         while True:
-            s, _ = tcp_accept(self.listener, -1)
+            s, _ = accept(self.listener, self.log)
             start(self.conns, s, self.stop)
 
     def run(self, seconds: float, grace: float) -> None:

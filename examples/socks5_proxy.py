@@ -18,10 +18,10 @@ from dill.net import (
     SOCKS5_COMMAND_NOT_SUPPORTED, SOCKS5_CONNECT, SOCKS5_CONNECTION_REFUSED,
     SOCKS5_HOST_UNREACHABLE, SOCKS5_SUCCESS, brecv, bsend, ipaddr_local, ipaddr_remote,
     socks5_client_connect, socks5_proxy_auth, socks5_proxy_recvcommand,
-    socks5_proxy_sendreply, tcp_accept, tcp_close, tcp_connect, tcp_done, tcp_listen,
+    socks5_proxy_sendreply, tcp_close, tcp_connect, tcp_done, tcp_listen,
 )
 
-from serving import Server, server_args
+from serving import Server, accept, server_args
 
 T0 = now()
 
@@ -100,7 +100,7 @@ def echo_server(ls):
 
     with dill.bundle() as b:
         while True:
-            s, _ = tcp_accept(ls, -1)
+            s, _ = accept(ls, log)
             b.go(one, s)
 
 
