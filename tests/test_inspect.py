@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-import dill
 from dill import TaskInfo
 
 if not sys.platform.startswith("linux"):
