@@ -135,6 +135,10 @@ select._dill_green = True
 select._dill_original = _std_select
 
 
+_INT_MAX = 2 ** 31 - 1
+_INT_MIN = -2 ** 31
+
+
 def _poll_timeout(timeout):
     """poll()'s timeout (ms) to a deadline: None/negative wait forever."""
     if timeout is None:
@@ -147,7 +151,9 @@ def _poll_timeout(timeout):
                 timeout = float(timeout)
             except (TypeError, ValueError):
                 raise TypeError("timeout must be an integer or None") from None
-    if timeout < 0:
+    if not _INT_MIN <= timeout <= _INT_MAX:  # the C int poll(2) takes
+        raise OverflowError("timeout is too large")
+    if timeout < 0:  # however little: the stdlib rounds away from zero
         return -1
     ms = int(timeout)
     if ms < timeout:
@@ -161,7 +167,7 @@ def _poll_timeout(timeout):
 class _GreenPoll:
     """The object ``poll()`` returns: the stdlib's, waiting green."""
 
-    __slots__ = ("_p", "_masks", "__weakref__")
+    __slots__ = ("_p", "_masks", "_polling", "__weakref__")
 
     def __new__(cls, *args, **kwargs):  # as the stdlib's: made by poll() only
         raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
@@ -171,6 +177,7 @@ class _GreenPoll:
         self = object.__new__(cls)
         self._p = _std_poll()
         self._masks = {}
+        self._polling = False
         return self
 
     def register(self, fd, eventmask=__select__.POLLIN | __select__.POLLPRI
@@ -187,6 +194,8 @@ class _GreenPoll:
         del self._masks[_fileno(fd)]
 
     def poll(self, timeout=None):
+        if self._polling:  # as the C object: one poll() at a time
+            raise RuntimeError("concurrent poll() invocation")
         deadline = _poll_timeout(timeout)
         r = self._p.poll(0)
         if r:
@@ -194,17 +203,21 @@ class _GreenPoll:
         if deadline == 0:
             would_block()
             return r
-        while True:
-            masks = {fd: m & _POLL_TO_EPOLL for fd, m in self._masks.items()}
-            if masks:
-                ready = _wait_any(masks, deadline)
-            else:
-                from .._coroutine import msleep
-                msleep(deadline)
-                ready = deadline < 0
-            r = self._p.poll(0)
-            if r or not ready:
-                return r
+        self._polling = True
+        try:
+            while True:
+                masks = {fd: m & _POLL_TO_EPOLL for fd, m in self._masks.items()}
+                if masks:
+                    ready = _wait_any(masks, deadline)
+                else:
+                    from .._coroutine import msleep
+                    msleep(deadline)
+                    ready = deadline < 0
+                r = self._p.poll(0)
+                if r or not ready:
+                    return r
+        finally:
+            self._polling = False
 
     register.__doc__ = "Register a file descriptor with the polling object."
     poll.__doc__ = "Poll the registered file descriptors (only the calling coroutine waits)."
