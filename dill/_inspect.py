@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import _socket
 import _thread
+import atexit
 import json
 import os
 import struct
 import sys
-import tempfile
 from time import sleep as _sleep  # the real one: imported before dill.patch
 from typing import Any
 
@@ -50,6 +50,8 @@ def inspect_address(pid: int) -> str:
     """The Unix socket address on which process ``pid`` answers, when it opted in."""
     if _ABSTRACT:
         return f"\0dill-inspect-{pid}"
+    import tempfile  # not at import: it is slow to load, and Linux does not need it
+
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return os.path.join(base, f"dill-inspect-{pid}.sock")
 
@@ -150,6 +152,15 @@ def _start_listener() -> None:
     _idents.add(_start_new_thread(_serve, (sock,)))
 
 
+def _remove_socket_file() -> None:
+    """At exit: the socket file of this process's listener (not a parent's)."""
+    if not _ABSTRACT and _listener is not None:
+        try:
+            os.unlink(inspect_address(os.getpid()))
+        except OSError:
+            pass
+
+
 def _record(hub: Any) -> None:
     """Turn spawn-site recording on for ``hub`` (inspection shows ``spawned at``)."""
     hub.recording += 1
@@ -170,6 +181,7 @@ def enable_inspect() -> None:
         for hub in list(_hub.all_hubs.values()):
             _record(hub)
         _hub.hub_created.append(_record)
+        atexit.register(_remove_socket_file)
         _start_listener()
 
 
