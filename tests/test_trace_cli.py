@@ -190,3 +190,31 @@ def test_png_timeline(tmp_path, program):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(data) < 200_000
 
+
+
+def test_trace_unmodified_threaded_code_under_dill_patch(tmp_path):
+    (tmp_path / "threaded.py").write_text(textwrap.dedent("""
+        import queue
+        import threading
+        import time
+
+        q = queue.Queue()
+
+        def produce():
+            for i in range(3):
+                time.sleep(0.01)
+                q.put(i)
+
+        t = threading.Thread(target=produce)
+        t.start()
+        got = [q.get() for _ in range(3)]
+        t.join()
+        print(got)
+    """))
+    r = subprocess.run([sys.executable, "-m", "dill.patch", "-m", "dill.trace", "-o", "t.json",
+                        "threaded.py"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0 and "[0, 1, 2]" in r.stdout, r.stderr
+    tracks = check_chrome_trace(json.loads((tmp_path / "t.json").read_text()))
+    ops = {e["name"] for evs in tracks.values() for e in evs}
+    assert "sleep" in ops  # the green thread's time.sleep, a wait of the hub
+    assert len(tracks) == 3  # the main thread's root, the green thread, the hub loop

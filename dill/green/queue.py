@@ -19,10 +19,11 @@ import types as _types
 from collections import deque as _deque
 from typing import Any
 
-from .._errors import Canceled
 from .._hub import TIMEOUT, get_hub, reason_error
+from .._wait import WaitQueue
 from . import threading
-from .thread import _block, _current_hub, _deadline_after, _mutex, _notify, _Waiter
+from ._sync import deadline_in, green_copy, hand_over, wait_in
+from .thread import _mutex
 
 __all__ = list(_std.__all__)
 
@@ -39,29 +40,9 @@ threading = threading  # noqa: PLW0127 - the name the stdlib methods look up
 Empty = _std.Empty
 Full = _std.Full
 
-
-def _green_class(cls: type, bases: tuple) -> type:
-    """A copy of the stdlib class ``cls`` whose methods see this module's globals."""
-    ns: dict = {}
-    for k, v in cls.__dict__.items():
-        if k in ("__dict__", "__weakref__"):
-            continue
-        if isinstance(v, _types.FunctionType):
-            nf = _types.FunctionType(v.__code__, globals(), v.__name__, v.__defaults__,
-                                     v.__closure__)
-            nf.__kwdefaults__ = v.__kwdefaults__
-            nf.__qualname__ = v.__qualname__
-            nf.__doc__ = v.__doc__
-            nf.__module__ = __name__
-            v = nf
-        ns[k] = v
-    ns["__module__"] = __name__
-    return type(cls.__name__, bases, ns)
-
-
-Queue = _green_class(_std.Queue, (object,))
-PriorityQueue = _green_class(_std.PriorityQueue, (Queue,))
-LifoQueue = _green_class(_std.LifoQueue, (Queue,))
+Queue = green_copy(_std.Queue, (object,), globals())
+PriorityQueue = green_copy(_std.PriorityQueue, (Queue,), globals())
+LifoQueue = green_copy(_std.LifoQueue, (Queue,), globals())
 Queue.__doc__ = ("Create a green queue object with a given maximum size (see "
                  "``queue.Queue``).\n\nIf maxsize is <= 0, the queue size is infinite.")
 
@@ -72,27 +53,13 @@ class SimpleQueue:
     def __init__(self) -> None:
         self._queue: _deque = _deque()
         self._m = _mutex()
-        self._waiters: _deque = _deque()
+        self._waiters = WaitQueue()
 
     def put(self, item: Any, block: bool = True, timeout: Any = None) -> None:
         """Put ``item`` into the queue; never blocks (the arguments are ignored)."""
         with self._m:
             self._queue.append(item)
-            self._wake_one()
-
-    def _wake_one(self) -> None:
-        # Mutex held.  A woken getter retries; one that gave up passes it on.
-        waiters = self._waiters
-        if waiters:
-            cur = _current_hub()
-            while waiters:
-                if _notify(waiters.popleft(), True, cur, self._rewake):
-                    return
-
-    def _rewake(self) -> None:
-        with self._m:
-            if self._queue:
-                self._wake_one()
+            hand_over(self._waiters)  # the getter woken takes it, or the next one
 
     def put_nowait(self, item: Any) -> None:
         """Same as ``put(item)``."""
@@ -106,48 +73,26 @@ class SimpleQueue:
         """
         if not block:
             deadline = 0
-        elif timeout is None:
-            deadline = -1
+        elif timeout is not None and timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
         else:
-            if timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
-            deadline = _deadline_after(timeout) if timeout > 0 else 0
+            deadline = deadline_in(timeout)
         m = self._m
         q = self._queue
-        hub = task = None
         while True:
             m.acquire()
             if q:
                 item = q.popleft()
-                if q and self._waiters:
-                    self._wake_one()
                 m.release()
                 return item
             if deadline == 0:
                 m.release()
                 raise Empty
-            if hub is None:
-                hub = get_hub()
-                task = hub.current
-            if task.canceled:
-                m.release()
-                raise Canceled()
-            w = _Waiter(task, hub)
-            self._waiters.append(w)
-            v = _block(hub, task, m, deadline)
-            if v is True:
-                continue
-            with m:
-                w.dead = True
-                try:
-                    self._waiters.remove(w)
-                except ValueError:
-                    pass
-                if q and self._waiters:
-                    self._wake_one()
+            v = wait_in(self._waiters, m, "queue.get", self, deadline)
             if v is TIMEOUT:
                 raise Empty
-            raise reason_error(task, v)
+            if v is not True:
+                raise reason_error(get_hub().current, v)
 
     def get_nowait(self) -> Any:
         """Same as ``get(False)``."""

@@ -5,15 +5,17 @@ Importable without patching.  ``dill.patch()`` copies the names listed in
 
 * ``start_new_thread(fn, args)`` launches ``fn`` as a dill coroutine in the
   calling OS thread's hub (like a thread started with ``_thread``, nobody waits
-  for it at exit: it is canceled then).
+  for it at exit: it is canceled then).  It is how every green thread starts,
+  ``threading.Thread``'s too, and ``green_threads`` is their one registry.
 * ``get_ident()`` is per coroutine: the OS thread's ident in its root code,
   a unique number in each coroutine.
 * ``LockType``/``allocate_lock()`` and ``RLock`` block only the calling
   coroutine.  An acquire that can succeed at once succeeds even in a canceled
   coroutine; one that would have to wait raises ``dill.Canceled`` there.
   Timeouts are the stdlib's (seconds, ``-1``: forever, ``0``/non-blocking: try
-  once), waited on dill deadlines rounded up to the next millisecond.
-* ``_local`` (``threading.local``) is per coroutine.
+  once).  ``_owner`` is the task holding the lock (a ``Lock``'s last acquirer).
+* ``_local`` (``threading.local``) is per coroutine; a green thread's values
+  die with it.
 
 The primitives are safe to share between OS threads (a waiter in another
 thread's hub is woken through ``call_threadsafe``), but their intended use is
@@ -24,18 +26,18 @@ from __future__ import annotations
 
 import _thread as _real
 import functools as _functools
-import math as _math
-import operator as _operator
-import sys as _sys
-import threading as _std
-from collections import deque as _deque
+from contextvars import Context as _Context
 from contextvars import ContextVar as _ContextVar
-from time import monotonic_ns as _monotonic_ns
 from typing import Any
 
+from greenlet import getcurrent as _getcurrent
+
+from .._coroutine import Bundle
 from .._errors import Canceled
-from .._hub import INTERRUPT, TIMEOUT, get_hub, reason_error
+from .._hub import INTERRUPT, get_hub, reason_error, report_unraisable
 from .._hub import _local as _hub_local
+from .._wait import WaitQueue
+from ._sync import Units, deadline_in, seconds
 
 __all__ = [
     "LockType", "RLock", "allocate_lock", "allocate", "start_new_thread", "start_new",
@@ -52,8 +54,6 @@ __implements__ = [
 # Originals, captured before anything can patch them.
 _mutex = _real.allocate_lock
 _real_get_ident = _real.get_ident
-_std_active = _std._active
-_std_limbo = _std._limbo
 
 TIMEOUT_MAX = _real.TIMEOUT_MAX
 error = _real.error
@@ -62,39 +62,17 @@ exit_thread = _real.exit_thread
 interrupt_main = _real.interrupt_main
 get_native_id = _real.get_native_id
 stack_size = _real.stack_size
-_excepthook = _real._excepthook
-_ExceptHookArgs = _real._ExceptHookArgs
-
-_NS_PER_MS = 1_000_000
 
 
-# --------------------------------------------------------------- timeouts
-
-
-def _seconds(timeout: Any) -> Any:
-    """``timeout`` as a number, with the stdlib's TypeError for anything else."""
-    c = timeout.__class__
-    if c is float or c is int:
-        return timeout
-    if isinstance(timeout, float):
-        return float(timeout)
-    return _operator.index(timeout)
-
-
-def _deadline_after(secs: float) -> int:
-    """The dill deadline ``secs`` (> 0) seconds from now, rounded up.
-
-    Computed from nanoseconds so that the wait lasts at least ``secs``: a
-    deadline ``d`` fires once ``now() >= d``, i.e. at ``d`` ms or later.
-    """
-    if secs == _math.inf:
-        return -1
-    return -(-(_monotonic_ns() + _math.ceil(secs * 1e9)) // _NS_PER_MS)
+def _me() -> Any:
+    return get_hub().current
 
 
 def _lock_deadline(blocking: Any, timeout: Any) -> int:
-    """Deadline for ``Lock.acquire(blocking, timeout)``: 0 try once, -1 forever."""
-    timeout = _seconds(timeout)
+    """Deadline for ``Lock.acquire(blocking, timeout)``, with the stdlib's errors."""
+    if blocking is True and timeout.__class__ is int and timeout == -1:
+        return -1
+    timeout = seconds(timeout)
     if not blocking:
         if timeout != -1:
             raise ValueError("can't specify a timeout for a non-blocking call")
@@ -103,176 +81,17 @@ def _lock_deadline(blocking: Any, timeout: Any) -> int:
         return -1
     if timeout < 0:
         raise ValueError("timeout value must be positive")
-    if timeout != timeout:
-        raise ValueError("Invalid value NaN (not a number)")
     if timeout > TIMEOUT_MAX:
         raise OverflowError("timeout value is too large")
-    if timeout == 0:
-        return 0
-    return _deadline_after(timeout)
-
-
-# ---------------------------------------------------------------- waiting
-
-
-class _Waiter:
-    """One blocked coroutine in a primitive's wait queue."""
-
-    __slots__ = ("task", "hub", "dead")
-
-    def __init__(self, task: Any, hub: Any) -> None:
-        self.task = task
-        self.hub = hub
-        self.dead = False  # set by the waiter when it gave up (timeout, cancel)
-
-
-def _current_hub() -> Any:
-    return getattr(_hub_local, "hub", None)
-
-
-# Idents of green dummy threads that ``threading.current_thread()`` registered
-# in the stdlib's ``threading._active`` (for threads of ``start_new_thread``).
-_green_dummies: set = set()
-
-
-def _other_os_threads() -> bool:
-    """True if ``threading`` knows of OS threads other than the calling one."""
-    _green_dummies.intersection_update(_std_active.keys())
-    return len(_std_limbo) + len(_std_active.keys() - _green_dummies) > 1
-
-
-def _block(hub: Any, task: Any, m: Any, deadline: int, uncancelable: bool = False) -> Any:
-    """Release the primitive's mutex ``m`` (held) and wait; return the wake value.
-
-    The hub's wake-up pipe is enabled so that a release from another OS thread
-    can reach us; while other OS threads exist the wait also counts as a
-    remote wait, so the hub does not report a deadlock it cannot see.
-    """
-    hub.enable_threadsafe()
-    remote = len(_std_active) + len(_std_limbo) > 1 and (
-        not _green_dummies or _other_os_threads())
-    if remote:
-        hub.remote_waits += 1
-    m.release()
-    try:
-        if uncancelable:
-            return hub.wait_uncancelable(task)
-        return hub.wait(task, deadline)
-    finally:
-        if remote:
-            hub.remote_waits -= 1
-
-
-def _notify(w: _Waiter, value: Any, cur: Any, retry: Any = None) -> bool:
-    """Wake waiter ``w`` with ``value``; False if it is no longer waiting.
-
-    For a waiter of another hub the answer is only known in that hub's thread:
-    this returns True and ``retry()`` runs there if the wake-up came too late.
-    """
-    hub = w.hub
-    if hub is cur:
-        task = w.task
-        if task.waiting and not w.dead:
-            hub.wake(task, value)
-            return True
-        return False
-    hub.call_threadsafe(lambda: _remote_notify(w, value, retry))
-    return True
-
-
-def _remote_notify(w: _Waiter, value: Any, retry: Any) -> None:
-    task = w.task
-    if task.waiting and not w.dead:
-        w.hub.wake(task, value)
-    elif retry is not None:
-        retry()
-
-
-class _Grantable:
-    """Shared logic of the primitives that hand a unit over to a waiter.
-
-    ``release`` gives the unit straight to the first waiter still waiting
-    (FIFO, no barging); ``_grant(task)`` records the new owner and
-    ``_release_unit()`` (mutex held, releases it) takes the unit back when a
-    waiter of another OS thread turned out to have given up meanwhile.
-    """
-
-    __slots__ = ()
-
-    def _pass_on(self) -> bool:
-        """With the mutex held: hand one unit to a waiter; False if none waits."""
-        waiters = self._waiters
-        if not waiters:
-            return False
-        cur = _current_hub()
-        while waiters:
-            w = waiters.popleft()
-            if w.hub is cur:
-                t = w.task
-                if t.waiting:
-                    self._grant(t)
-                    cur.wake(t, True)
-                    return True
-            else:
-                self._grant(w.task)
-                w.hub.call_threadsafe(lambda w=w: self._remote_grant(w))
-                return True
-        return False
-
-    def _remote_grant(self, w: _Waiter) -> None:
-        t = w.task
-        if t.waiting and not w.dead:
-            w.hub.wake(t, True)
-        else:
-            self._m.acquire()
-            self._release_unit()
-
-    def _acquire_slow(self, deadline: int, uncancelable: bool = False) -> bool:
-        """Mutex held and the unit not free: wait for it (releases the mutex)."""
-        m = self._m
-        hub = get_hub()
-        task = hub.current
-        if task.canceled and not uncancelable:
-            m.release()
-            raise Canceled()
-        w = _Waiter(task, hub)
-        waiters = self._waiters
-        waiters.append(w)
-        pending = None
-        while True:
-            v = _block(hub, task, m, deadline, uncancelable)
-            if v is True:
-                break
-            m.acquire()
-            if uncancelable and v is INTERRUPT:
-                # KeyboardInterrupt & co: keep waiting, raise once we own the unit.
-                pending = reason_error(task, v)
-                if w not in waiters:
-                    waiters.append(w)
-                continue
-            w.dead = True
-            try:
-                waiters.remove(w)
-            except ValueError:
-                pass
-            m.release()
-            if v is TIMEOUT:
-                return False
-            raise reason_error(task, v)
-        if pending is not None:
-            raise pending
-        return True
+    return deadline_in(timeout)
 
 
 # ------------------------------------------------------------------ locks
 
 
 class _BuiltinFunction(_functools.partial):
-    """A function that, like a builtin, does not bind as a method.
-
-    ``class T: lock_type = _thread.allocate_lock`` then ``self.lock_type()``
-    calls it with no argument, as with the stdlib's builtin.
-    """
+    """A function that, like a builtin, does not bind as a method (``class T:
+    lock_type = _thread.allocate_lock``, then ``self.lock_type()``)."""
 
     __slots__ = ()
 
@@ -280,100 +99,74 @@ class _BuiltinFunction(_functools.partial):
         return f"<built-in function {self.__name__}>"
 
 
-def _builtin(fn: Any) -> Any:
-    b = _BuiltinFunction(fn)
-    b.__name__ = fn.__name__
-    b.__qualname__ = fn.__qualname__
-    b.__module__ = fn.__module__
-    b.__doc__ = fn.__doc__
-    b.__wrapped__ = fn
-    return b
+class _Lock(Units):
+    """What ``LockType`` and ``RLock`` share; ``_owner`` is the task holding it."""
+
+    __slots__ = ("_m", "_owner", "_waiters", "__weakref__")
+
+    def _init(self) -> None:
+        self._m = _mutex()
+        self._owner = None
+        self._waiters = WaitQueue()
+
+    def acquire(self, blocking: Any = True, timeout: Any = -1) -> bool:
+        """Acquire the lock (an ``RLock`` again by its owner); see ``threading.Lock``."""
+        return self._acquire(_lock_deadline(blocking, timeout))
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        """True if the lock is held."""
+        return self._owner is not None
+
+    # Condition's protocol: it takes the lock back even in a canceled coroutine.
+    def _acquire_restore(self, state: Any) -> None:
+        self._acquire(-1, True)
+        if state is not None:
+            self._count, self._owner = state
 
 
-class LockType(_Grantable):
+class LockType(_Lock):
     """A green ``_thread.lock``: ``acquire`` blocks only the calling coroutine.
 
     Made by ``allocate_lock()``; like the stdlib's, the type itself cannot be
-    instantiated.
+    instantiated.  ``_owner`` is its last acquirer.
     """
 
-    __slots__ = ("_m", "_locked", "_waiters", "__weakref__")
+    __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is LockType:
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         return object.__new__(cls)
 
-    def __init__(self) -> None:
-        self._m = _mutex()
-        self._locked = False
-        self._waiters: _deque = _deque()
-
-    def acquire(self, blocking: Any = True, timeout: Any = -1) -> bool:
-        """Acquire the lock; see ``threading.Lock.acquire``."""
-        if blocking is True and timeout == -1 and timeout.__class__ is int:
-            deadline = -1
-        else:
-            deadline = _lock_deadline(blocking, timeout)
-        m = self._m
-        m.acquire()
-        if not self._locked:
-            self._locked = True
-            m.release()
-            return True
-        if deadline == 0:
-            m.release()
-            return False
-        return self._acquire_slow(deadline)
-
-    def _acquire_uncancelable(self) -> None:
-        """Acquire, waiting through a cancellation (Condition.wait's re-acquire)."""
-        m = self._m
-        m.acquire()
-        if not self._locked:
-            self._locked = True
-            m.release()
-            return
-        self._acquire_slow(-1, True)
-
     def release(self) -> None:
-        """Release the lock (from any coroutine); wakes the first waiter."""
-        m = self._m
-        m.acquire()
-        if not self._locked:
-            m.release()
-            raise RuntimeError("release unlocked lock")
-        self._release_unit()
+        """Release the lock (from any coroutine); hands it to the first waiter."""
+        with self._m:
+            if self._owner is None:
+                raise RuntimeError("release unlocked lock")
+            self._put()
 
-    def _grant(self, task: Any) -> None:
-        pass  # stays locked, now for the waiter
+    def _take(self) -> bool:
+        if self._owner is None:
+            self._owner = _me()
+            return True
+        return False
 
-    def _release_unit(self) -> None:
-        if not self._pass_on():
-            self._locked = False
-        self._m.release()
+    def _give(self, task: Any) -> None:
+        self._owner = task
 
-    def locked(self) -> bool:
-        """True if the lock is held."""
-        return self._locked
-
-    def _at_fork_reinit(self) -> None:
-        self._m = _mutex()
-        self._locked = False
-        self._waiters = _deque()
-
-    acquire_lock = acquire
+    _release_save = release
+    _at_fork_reinit = _Lock._init
+    acquire_lock = _Lock.acquire
     release_lock = release
-    locked_lock = locked
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    locked_lock = _Lock.locked
 
     def __repr__(self) -> str:
-        state = "locked" if self._locked else "unlocked"
+        state = "locked" if self._owner is not None else "unlocked"
         return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
 
 
@@ -383,124 +176,65 @@ _object_new = object.__new__
 def allocate_lock() -> LockType:
     """A new green lock."""
     self = _object_new(LockType)
-    self._m = _mutex()
-    self._locked = False
-    self._waiters = _deque()
+    self._init()
     return self
 
 
-allocate_lock = _builtin(allocate_lock)
+allocate_lock = _functools.update_wrapper(_BuiltinFunction(allocate_lock), allocate_lock)
 allocate = allocate_lock
 
 
-def _me() -> Any:
-    return get_hub().current
-
-
-class RLock(_Grantable):
+class RLock(_Lock):
     """A green reentrant lock, owned by a coroutine."""
 
-    __slots__ = ("_m", "_owner", "_count", "_waiters", "__weakref__")
+    __slots__ = ("_count",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._m = _mutex()
-        self._owner: Any = None
+        self._init()
         self._count = 0
-        self._waiters: _deque = _deque()
-
-    def acquire(self, blocking: Any = True, timeout: Any = -1) -> bool:
-        """Acquire (again, if the calling coroutine owns it already)."""
-        if blocking is True and timeout == -1 and timeout.__class__ is int:
-            deadline = -1
-        else:
-            deadline = _lock_deadline(blocking, timeout)
-        me = _me()
-        m = self._m
-        m.acquire()
-        owner = self._owner
-        if owner is None:
-            self._owner = me
-            self._count = 1
-            m.release()
-            return True
-        if owner is me:
-            self._count += 1
-            m.release()
-            return True
-        if deadline == 0:
-            m.release()
-            return False
-        return self._acquire_slow(deadline)
-
-    __enter__ = acquire
 
     def release(self) -> None:
         """Release once; the lock is free when the count drops to zero."""
+        self._unwind(False)
+
+    def _unwind(self, fully: bool) -> tuple:
+        """Release once (or ``fully``); return the state ``_acquire_restore`` restores."""
+        with self._m:
+            me = _me()
+            if self._owner is not me:
+                raise RuntimeError("cannot release un-acquired lock")
+            state = (self._count, me)
+            self._count = 0 if fully else self._count - 1
+            if not self._count:
+                self._put()
+            return state
+
+    def _take(self) -> bool:
         me = _me()
-        m = self._m
-        m.acquire()
-        if self._owner is not me:
-            m.release()
-            raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if self._count:
-            m.release()
-            return
-        self._release_unit()
+        if self._owner is None:
+            self._owner = me
+            self._count = 1
+            return True
+        if self._owner is me:
+            self._count += 1
+            return True
+        return False
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def _grant(self, task: Any) -> None:
+    def _give(self, task: Any) -> None:
         self._owner = task
-        self._count = 1
+        self._count = 0 if task is None else 1
 
-    def _release_unit(self) -> None:
-        self._owner = None
-        self._count = 0
-        self._pass_on()
-        self._m.release()
-
-    # Condition's protocol
     def _is_owned(self) -> bool:
         return self._owner is _me()
 
     def _release_save(self) -> tuple:
-        me = _me()
-        m = self._m
-        m.acquire()
-        if self._owner is not me:
-            m.release()
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, me)
-        self._release_unit()
-        return state
-
-    def _acquire_restore(self, state: tuple) -> None:
-        self.acquire()
-        self._count, self._owner = state
-
-    def _acquire_restore_uncancelable(self, state: tuple) -> None:
-        m = self._m
-        m.acquire()
-        if self._owner is None:
-            self._owner = state[1]
-            m.release()
-        else:
-            self._acquire_slow(-1, True)
-        self._count, self._owner = state
+        return self._unwind(True)
 
     def _recursion_count(self) -> int:
         return self._count if self._owner is _me() else 0
 
-    def locked(self) -> bool:
-        return self._owner is not None
-
     def _at_fork_reinit(self) -> None:
-        self._m = _mutex()
-        self._owner = None
-        self._count = 0
-        self._waiters = _deque()
+        self.__init__()
 
     def __repr__(self) -> str:
         owner = self._owner
@@ -525,10 +259,38 @@ def get_ident() -> int:
     return id(task)
 
 
-# Coroutines started by start_new_thread and still running: ident -> handle.
-_raw: dict = {}
-# Handles of those that were ending (kept until they have finished).
-_ending: list = []
+# The one registry of green threads, while they run: ident -> their
+# ``threading.Thread`` (``None`` for a thread of a bare ``start_new_thread``).
+green_threads: dict = {}
+# Per OS thread: the bundle its green threads run in (closed at exit).
+_os_local = _real._local()
+
+
+def thread_bundle() -> Bundle:
+    """The calling OS thread's bundle of green threads (made on first use)."""
+    b = getattr(_os_local, "bundle", None)
+    if b is None:
+        b = _os_local.bundle = Bundle()
+    return b
+
+
+def close_threads() -> None:
+    """Cancel the green threads still running in this OS thread (at exit)."""
+    b = getattr(_os_local, "bundle", None)
+    if b is not None:
+        _os_local.bundle = None
+        b.close()
+
+
+def raise_pending() -> None:
+    """Raise in the root what a green thread handed it (a signal's KeyboardInterrupt).
+
+    The hub delivers it at the root's next wait; ``start()`` and ``join()``,
+    which may not wait, deliver it too, as a real main thread would see it.
+    """
+    task = _me()
+    if task.pending_exc is not None:
+        raise reason_error(task, INTERRUPT)
 
 
 def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
@@ -537,77 +299,45 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
     Like a ``_thread`` thread, it is not waited for at exit (it is canceled
     then); an exception it raises is reported by ``sys.unraisablehook``.
     """
-    from .._coroutine import go
-
     if not isinstance(args, tuple):
         raise TypeError("2nd arg must be a tuple")
     if kwargs is not None and not isinstance(kwargs, dict):
         raise TypeError("optional 3rd arg must be a dictionary")
     if not callable(function):
         raise TypeError("first arg must be callable")
-    cell: list = []
+    idents: list = []
+    thread_bundle().go(_run_thread, function, args, kwargs or {}, idents)
+    raise_pending()
+    return idents[0]
 
-    def bootstrap() -> None:
-        ident = get_ident()
-        cell.append(ident)
-        _raw[ident] = None  # its handle, once go() returned
-        try:
-            function(*args, **(kwargs or {}))
-        except (SystemExit, Canceled):
-            pass
-        except KeyboardInterrupt:
-            raise  # to the root, like a signal's exception (the hub delivers it)
-        except BaseException as e:
-            from .._hub import report_unraisable
-            report_unraisable(e, function, "Exception ignored in thread started by")
-        finally:
-            h = _raw.pop(ident, None)
-            if h is not None:
-                _ending.append(h)  # dropping the handle of a running coroutine warns
-            _release_sentinels(ident)
 
-    if _ending:
-        _ending[:] = [x for x in _ending if not x.finished]
-    h = go(bootstrap)
-    ident = cell[0]
-    if ident in _raw:
-        _raw[ident] = h
-    task = h._hub.current
-    if task.pending_exc is not None:  # a KeyboardInterrupt the thread handed the root
-        raise reason_error(task, INTERRUPT)
-    return ident
+def _run_thread(function: Any, args: tuple, kwargs: dict, idents: list) -> None:
+    """The body of every green thread (a function, not a closure: what the thread
+    was given must not outlive it)."""
+    ident = get_ident()
+    idents.append(ident)
+    green_threads[ident] = None
+    try:
+        function(*args, **kwargs)
+    except (SystemExit, Canceled):
+        pass
+    except KeyboardInterrupt:
+        raise  # to the root, like a signal's exception (the hub delivers it)
+    except BaseException as e:
+        report_unraisable(e, function, "Exception ignored in thread started by")
+    finally:
+        del green_threads[ident]
+        # Its context (its threading.local values) dies with it, not when
+        # the worker greenlet is next reused.
+        _getcurrent().gr_context = _Context()
 
 
 start_new = start_new_thread
 
 
 def _count() -> int:
-    """Green threads started by ``start_new_thread`` and still running."""
-    return len(_raw)
-
-
-def _close_raw() -> None:
-    """At exit: cancel what start_new_thread started in this thread's hub."""
-    hub = _current_hub()
-    for h in list(_raw.values()):
-        if h is not None and hub is not None and h._hub is hub:
-            h.close()
-
-
-def _set_sentinel() -> LockType:
-    """A lock released when the calling green thread ends (stdlib ``threading``'s hook)."""
-    lock = allocate_lock()
-    lock.acquire()
-    _sentinels.setdefault(get_ident(), []).append(lock)
-    return lock
-
-
-_sentinels: dict = {}
-
-
-def _release_sentinels(ident: int) -> None:
-    for lock in _sentinels.pop(ident, ()):
-        lock.release()
+    """Green threads running (those of ``threading.Thread`` included, as in the stdlib)."""
+    return len(green_threads)
 
 
 # ------------------------------------------------------------------ local
@@ -616,10 +346,10 @@ def _release_sentinels(ident: int) -> None:
 class _local:
     """Per-coroutine attributes (``threading.local``).
 
-    Each coroutine (and each OS thread's root code) sees its own ``__dict__``;
-    a subclass's ``__init__`` runs again, with the constructor's arguments, the
-    first time a new coroutine touches the object.  A coroutine's values go
-    away with it.
+    Each coroutine (and each OS thread's root code) sees its own ``__dict__``
+    (kept in a context variable, swapped in for each access); a subclass's
+    ``__init__`` runs again, with the constructor's arguments, the first time
+    a new coroutine touches the object.
     """
 
     __slots__ = ("_local__var", "_local__args", "_local__lock", "__dict__", "__weakref__")
@@ -633,69 +363,61 @@ class _local:
         var = _ContextVar(f"dill.green.local.{id(self):x}")
         oset(self, "_local__var", var)
         oset(self, "_local__lock", _real.RLock())
-        d: dict = {}
-        oset(self, "__dict__", d)
-        var.set((_me(), d))
+        var.set((_me(), {}))
         return self
 
 
-def _local_dict(self: _local) -> tuple:
-    var = object.__getattribute__(self, "_local__var")
+def _enter(self: _local) -> tuple:
+    """Swap in the calling coroutine's dict (made, and ``__init__`` run, on its
+    first touch); return what ``_leave`` needs."""
+    get = object.__getattribute__
+    lock = get(self, "_local__lock")
+    lock.acquire()
+    before = get(self, "__dict__")
+    var = get(self, "_local__var")
     me = _me()
     pair = var.get(None)
     if pair is not None and pair[0] is me:
-        return pair[1], False
+        object.__setattr__(self, "__dict__", pair[1])
+        return lock, before
     d: dict = {}
     var.set((me, d))
-    return d, True
+    object.__setattr__(self, "__dict__", d)
+    cls = type(self)
+    if cls.__init__ is not object.__init__:
+        try:
+            args, kw = get(self, "_local__args")
+            cls.__init__(self, *args, **kw)
+        except BaseException:
+            _leave(self, (lock, before))
+            raise
+    return lock, before
 
 
-def _local_enter(self: _local) -> Any:
-    d, new = _local_dict(self)
-    lock = object.__getattribute__(self, "_local__lock")
-    lock.acquire()
-    try:
-        object.__setattr__(self, "__dict__", d)
-        if new:
-            cls = type(self)
-            if cls.__init__ is not object.__init__:
-                args, kw = object.__getattribute__(self, "_local__args")
-                cls.__init__(self, *args, **kw)
-    except BaseException:
-        lock.release()
-        raise
-    return lock
+def _leave(self: _local, entered: tuple) -> None:
+    # Put the dict that was there back, so that the object never keeps a
+    # finished coroutine's values alive.
+    object.__setattr__(self, "__dict__", entered[1])
+    entered[0].release()
 
 
-def _local_getattribute(self: _local, name: str) -> Any:
-    lock = _local_enter(self)
-    try:
-        return object.__getattribute__(self, name)
-    finally:
-        lock.release()
+def _per_coroutine(op: Any, writes: bool) -> Any:
+    """``op(self, name, *value)`` run on the calling coroutine's ``__dict__``."""
+
+    def method(self: _local, name: str, *value: Any) -> Any:
+        if writes and name == "__dict__":
+            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+        entered = _enter(self)
+        try:
+            return op(self, name, *value)
+        finally:
+            _leave(self, entered)
+
+    method.__name__ = op.__name__
+    return method
 
 
-def _local_setattr(self: _local, name: str, value: Any) -> None:
-    if name == "__dict__":
-        raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
-    lock = _local_enter(self)
-    try:
-        object.__setattr__(self, name, value)
-    finally:
-        lock.release()
-
-
-def _local_delattr(self: _local, name: str) -> None:
-    if name == "__dict__":
-        raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
-    lock = _local_enter(self)
-    try:
-        object.__delattr__(self, name)
-    finally:
-        lock.release()
-
-
-_local.__getattribute__ = _local_getattribute  # type: ignore[method-assign]
-_local.__setattr__ = _local_setattr  # type: ignore[method-assign]
-_local.__delattr__ = _local_delattr  # type: ignore[method-assign]
+_local.__getattribute__ = _per_coroutine(object.__getattribute__, False)  # type: ignore[method-assign]
+_local.__setattr__ = _per_coroutine(object.__setattr__, True)  # type: ignore[method-assign]
+_local.__delattr__ = _per_coroutine(object.__delattr__, True)  # type: ignore[method-assign]
 _local.__module__ = "dill.green.thread"

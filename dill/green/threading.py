@@ -1,61 +1,55 @@
 """A green ``threading``: threads are dill coroutines, primitives block one coroutine.
 
-Importable without patching (``from dill.green import threading``);
-``dill.patch()`` copies the names in ``__implements__`` onto the real
-``threading`` module.  Everything behaves like the stdlib, except:
+Importable without patching; ``dill.patch()`` copies the names in
+``__implements__`` onto the real ``threading`` module.  Everything behaves like
+the stdlib, except:
 
-* A ``Thread`` is a coroutine of the hub (OS thread) that starts it:
-  ``start()`` is a ``dill.go`` (it runs the thread at once until it first
-  blocks), ``join(timeout)`` waits for it.  It is not tied to the lifetime of
-  the coroutine that started it.  At interpreter exit non-daemon green
-  threads are waited for (after the ``threading._register_atexit`` callbacks,
-  e.g. ``concurrent.futures``'), then daemon ones are closed: canceled, their
-  blocking call raises ``dill.Canceled`` and their ``finally`` blocks run.
-  Closing (``hclose``) the coroutine a thread runs in, or interpreter exit for
-  a daemon, ends it silently; ``Canceled`` is not reported by ``excepthook``.
-* Blocking calls (``Lock.acquire``, ``Condition.wait``, ``Event.wait``,
-  ``Semaphore.acquire``, ``Barrier.wait``, ``Thread.join``) block only the
-  calling coroutine; in a canceled coroutine a call that would have to wait
-  raises ``dill.Canceled``, one that can complete at once does.
-  ``Condition.wait`` re-acquires its lock before raising ``Canceled``, so
-  ``with cond:`` stays balanced.
-* ``local`` is per coroutine; ``get_ident()`` is per coroutine (the OS
-  thread's ident in its root code); ``get_native_id()`` is the OS thread's.
-* ``current_thread()`` in a coroutine that no ``Thread`` started returns a
-  fresh dummy thread object each time (not listed by ``enumerate()``); in a
-  thread of ``_thread.start_new_thread`` it returns one dummy, registered in
-  ``threading._active`` as the stdlib does for a foreign thread.
-* A ``KeyboardInterrupt`` raised in a green thread (a signal's, e.g. from
-  ``_thread.interrupt_main()``) goes to the OS thread's root code, as a real
-  main thread would get it; ``SystemExit`` goes to ``excepthook`` (whose
-  default ignores it), as in the stdlib.
-* ``settrace``/``setprofile`` apply to new OS threads only, as in the stdlib;
-  green threads run under the tracing of the OS thread they live in.
+* A ``Thread`` is a coroutine of the hub (OS thread) that starts it: ``start()``
+  runs it at once until it first blocks; it is not tied to the lifetime of the
+  coroutine that started it.  At interpreter exit non-daemon green threads are
+  waited for (after the ``threading._register_atexit`` callbacks), then the
+  others are closed: canceled, their ``finally`` blocks run, and ``Canceled``
+  is not reported by ``excepthook``.
+* Blocking calls block only the calling coroutine; in a canceled coroutine a
+  call that would have to wait raises ``dill.Canceled``, one that can complete
+  at once does.  ``Condition.wait`` re-acquires its lock before raising it.
+* ``local`` and ``get_ident()`` are per coroutine (the OS thread's ident in its
+  root code); ``get_native_id()`` is the OS thread's.
+* ``current_thread()`` in a coroutine no ``Thread`` started returns a fresh
+  dummy each time; in a thread of ``_thread.start_new_thread``, one dummy,
+  registered in ``threading._active`` as the stdlib does for a foreign thread.
+* A ``KeyboardInterrupt`` raised in a green thread goes to the OS thread's root
+  code, as a real main thread would get it; ``SystemExit`` goes to
+  ``excepthook`` (whose default ignores it), as in the stdlib.
+* ``settrace``/``setprofile`` apply to new OS threads only, as in the stdlib.
 """
 
 from __future__ import annotations
 
 import sys as _sys
 import threading as _std
-import warnings as _warnings
-from collections import deque as _deque
-from time import monotonic as _time
 from typing import Any
 
 from .._errors import Canceled
-from .._hub import INTERRUPT, TIMEOUT, get_hub, reason_error
-from . import thread as _thread
+from .._hub import TIMEOUT, get_hub, reason_error
+from .._wait import WaitQueue
+from ._sync import Units, deadline_in, green_copy, hand_over, wait_in
+from ._util import LiveNamespace, rebind
 from .thread import (
-    TIMEOUT_MAX, LockType, RLock as _RLock, _block, _current_hub, _deadline_after, _local,
-    _mutex, _notify, _Waiter, allocate_lock as _allocate_lock, get_ident, get_native_id,
-    stack_size, start_new_thread as _start_new_thread,
+    TIMEOUT_MAX, LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock,
+    close_threads, get_ident, get_native_id, green_threads, raise_pending, stack_size,
+    start_new_thread as _start_new_thread,
 )
+
+# The stdlib's names (a newer Python's too), where this module has none.
+__all__ = [n for n in _std.__all__]
+for _name in __all__:
+    globals().setdefault(_name, getattr(_std, _name))
+del _name
 
 # Originals of the real module, captured before anything can patch them.
 _orig_current_thread = _std.current_thread
 _orig_enumerate = _std.enumerate
-_orig_main_thread = _std.main_thread
-_orig_excepthook = _std.excepthook
 # threading._start_new_thread exists up to Python 3.12 (3.13: _start_joinable_thread).
 _orig_start_new_thread = getattr(_std, "_start_new_thread", None)
 _StdThread = _std.Thread
@@ -66,20 +60,8 @@ _std_active_limbo_lock = _std._active_limbo_lock
 # threads in threading._shutdown_locks (looked up each time: a fork replaces it).
 _HAVE_SHUTDOWN_LOCKS = hasattr(_std, "_shutdown_locks")
 
-ThreadError = _std.ThreadError
-BrokenBarrierError = _std.BrokenBarrierError
-ExceptHookArgs = _std.ExceptHookArgs
-excepthook = _std.excepthook
-setprofile = _std.setprofile
-settrace = _std.settrace
-getprofile = getattr(_std, "getprofile", None)
-gettrace = getattr(_std, "gettrace", None)
-
 Lock = _allocate_lock
-RLock = _RLock
 local = _local
-
-__all__ = [n for n in _std.__all__]
 
 # What dill.patch() copies onto the real ``threading`` module.
 __implements__ = [
@@ -91,10 +73,7 @@ __implements__ = [
 # Not ``_start_new_thread``: the stdlib's own Thread class (dill's workers,
 # ``get_original``) must still start OS threads.
 
-_CRLock = _RLock
-
-# Green threads running (ident -> Thread); the lock guards every join queue.
-_active: dict = {}
+_CRLock = RLock
 
 
 def _repr_module(cls: type) -> str:
@@ -106,56 +85,19 @@ def _repr_module(cls: type) -> str:
 # -------------------------------------------------------------- Condition
 
 
-class Condition:
-    """A green condition variable (see ``threading.Condition``)."""
+class Condition(_std.Condition):
+    """A green condition variable (see ``threading.Condition``).
+
+    ``wait`` and ``notify`` are dill's; ``wait_for``, ``notify_all``, the
+    context manager and the deprecated ``notifyAll`` are the stdlib's own.
+    """
 
     def __init__(self, lock: Any = None) -> None:
-        if lock is None:
-            lock = _RLock()
-        self._lock = lock
-        self.acquire = lock.acquire
-        self.release = lock.release
-        for name in ("_release_save", "_acquire_restore", "_is_owned"):
-            try:
-                setattr(self, name, getattr(lock, name))
-            except AttributeError:
-                pass
+        super().__init__(RLock() if lock is None else lock)
         if isinstance(lock, LockType):
             self._is_owned = lock.locked  # what the acquire(False) probe finds, cheaper
         self._m = _mutex()
-        self._waiters: Any = _deque()
-
-    def __enter__(self) -> Any:
-        return self._lock.__enter__()
-
-    def __exit__(self, *args: Any) -> Any:
-        return self._lock.__exit__(*args)
-
-    def __repr__(self) -> str:
-        return f"<Condition({self._lock}, {len(self._waiters)})>"
-
-    def _release_save(self) -> Any:
-        self._lock.release()
-
-    def _acquire_restore(self, x: Any) -> None:
-        self._lock.acquire()
-
-    def _is_owned(self) -> bool:
-        if self._lock.acquire(False):
-            self._lock.release()
-            return False
-        return True
-
-    def _reacquire(self, saved: Any) -> None:
-        """Take the lock back, even in a canceled coroutine."""
-        lock = self._lock
-        restore = getattr(lock, "_acquire_restore_uncancelable", None)
-        if restore is not None:
-            restore(saved)
-        elif isinstance(lock, LockType):
-            lock._acquire_uncancelable()
-        else:
-            self._acquire_restore(saved)
+        self._waiters = WaitQueue()
 
     def wait(self, timeout: Any = None) -> bool:
         """Release the lock, wait for a notify or the timeout, re-acquire the lock.
@@ -165,117 +107,55 @@ class Condition:
         """
         if not self._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
-        if timeout is None:
-            deadline = -1
-        elif timeout > 0:
-            deadline = _deadline_after(timeout)
-        else:
-            deadline = 0
-        hub = get_hub()
-        task = hub.current
+        deadline = deadline_in(timeout)
         if deadline == 0:
             # Non-blocking: give the lock up and take it back, like the stdlib.
-            self._reacquire(self._release_save())
+            self._acquire_restore(self._release_save())
             return False
+        task = get_hub().current
         if task.canceled:
             raise Canceled()
-        w = _Waiter(task, hub)
         m = self._m
-        m.acquire()
-        self._waiters.append(w)
-        m.release()
+        m.acquire()  # held until parked: a notify cannot slip in between
         try:
             saved = self._release_save()
         except BaseException:
-            with m:
-                self._waiters.remove(w)
+            m.release()
             raise
-        m.acquire()
-        v = _block(hub, task, m, deadline)
-        if v is not True:
-            with m:
-                w.dead = True
-                try:
-                    self._waiters.remove(w)
-                except ValueError:
-                    pass
-        self._reacquire(saved)
-        if v is True:
-            return True
-        if v is TIMEOUT:
-            return False
+        v = wait_in(self._waiters, m, "condition", self, deadline)
+        self._acquire_restore(saved)
+        if v is True or v is TIMEOUT:
+            return v is True
         raise reason_error(task, v)
-
-    def wait_for(self, predicate: Any, timeout: Any = None) -> Any:
-        """Wait until ``predicate()`` is true (see ``threading.Condition.wait_for``)."""
-        endtime = None
-        waittime = timeout
-        result = predicate()
-        while not result:
-            if waittime is not None:
-                if endtime is None:
-                    endtime = _time() + waittime
-                else:
-                    waittime = endtime - _time()
-                    if waittime <= 0:
-                        break
-            self.wait(waittime)
-            result = predicate()
-        return result
 
     def notify(self, n: int = 1) -> None:
         """Wake up to ``n`` coroutines waiting on the condition."""
         if not self._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
-        waiters = self._waiters
-        if not waiters:
-            return
-        cur = _current_hub()
         with self._m:
-            while n > 0 and waiters:
-                w = waiters.popleft()
-                if _notify(w, True, cur, self._renotify):
-                    n -= 1
-
-    def _renotify(self) -> None:
-        # A waiter of another OS thread had given up: pass the wake-up on.
-        with self._m:
-            cur = _current_hub()
-            waiters = self._waiters
-            while waiters:
-                if _notify(waiters.popleft(), True, cur, self._renotify):
-                    return
-
-    def notify_all(self) -> None:
-        """Wake up every coroutine waiting on the condition."""
-        self.notify(len(self._waiters))
-
-    def notifyAll(self) -> None:
-        """Deprecated alias of ``notify_all``."""
-        _warnings.warn("notifyAll() is deprecated, use notify_all() instead",
-                       DeprecationWarning, stacklevel=2)
-        self.notify_all()
+            while n > 0 and hand_over(self._waiters) is not None:
+                n -= 1
 
     def _at_fork_reinit(self) -> None:
-        self._lock._at_fork_reinit()
+        super()._at_fork_reinit()
         self._m = _mutex()
-        self._waiters = _deque()
 
 
 # -------------------------------------------------------------- Semaphore
 
 
-class Semaphore(_thread._Grantable):
+class Semaphore(Units):
     """A green semaphore (see ``threading.Semaphore``); releases are FIFO hand-overs."""
 
     __slots__ = ("_m", "_value", "_waiters", "__weakref__")
+    _op = "semaphore"
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         self._m = _mutex()
         self._value = value
-        self._waiters: Any = _deque()
+        self._waiters = WaitQueue()
 
     def __repr__(self) -> str:
         cls = self.__class__
@@ -286,24 +166,7 @@ class Semaphore(_thread._Grantable):
         """Take one unit; see ``threading.Semaphore.acquire``."""
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
-        if not blocking:
-            deadline = 0
-        elif timeout is None:
-            deadline = -1
-        elif timeout > 0:
-            deadline = _deadline_after(timeout)
-        else:
-            deadline = 0
-        m = self._m
-        m.acquire()
-        if self._value > 0:
-            self._value -= 1
-            m.release()
-            return True
-        if deadline == 0:
-            m.release()
-            return False
-        return self._acquire_slow(deadline)
+        return self._acquire(deadline_in(timeout) if blocking else 0)
 
     __enter__ = acquire
 
@@ -311,24 +174,23 @@ class Semaphore(_thread._Grantable):
         """Give ``n`` units back, to waiters first."""
         if n < 1:
             raise ValueError("n must be one or more")
-        m = self._m
-        m.acquire()
-        self._check_release(n)
-        for _ in range(n):
-            if not self._pass_on():
-                self._value += 1
-        m.release()
+        with self._m:
+            self._check_release(n)
+            for _ in range(n):
+                self._put()
 
     def _check_release(self, n: int) -> None:
         pass
 
-    def _grant(self, task: Any) -> None:
-        pass
+    def _take(self) -> bool:
+        if self._value > 0:
+            self._value -= 1
+            return True
+        return False
 
-    def _release_unit(self) -> None:
-        if not self._pass_on():
+    def _give(self, task: Any) -> None:
+        if task is None:
             self._value += 1
-        self._m.release()
 
     def __exit__(self, t: Any, v: Any, tb: Any) -> None:
         self.release()
@@ -350,7 +212,6 @@ class BoundedSemaphore(Semaphore):
 
     def _check_release(self, n: int) -> None:
         if self._value + n > self._initial_value:
-            self._m.release()
             raise ValueError("Semaphore released too many times")
 
 
@@ -360,14 +221,14 @@ class BoundedSemaphore(Semaphore):
 class Event:
     """A green event flag (see ``threading.Event``).
 
-    Its own waiter list rather than the stdlib's ``Condition`` (no ``_cond``):
+    Its own wait queue rather than the stdlib's ``Condition`` (no ``_cond``):
     a set/wait round trip costs half as much.
     """
 
     def __init__(self) -> None:
         self._m = _mutex()
         self._flag = False
-        self._waiters: list = []
+        self._waiters = WaitQueue()
 
     def __repr__(self) -> str:
         cls = self.__class__
@@ -376,27 +237,19 @@ class Event:
 
     def _at_fork_reinit(self) -> None:
         self._m = _mutex()
-        self._waiters = []
+        self._waiters = WaitQueue()
 
     def is_set(self) -> bool:
         """True once ``set()`` was called (and not cleared)."""
         return self._flag
 
-    def isSet(self) -> bool:
-        """Deprecated alias of ``is_set``."""
-        _warnings.warn("isSet() is deprecated, use is_set() instead",
-                       DeprecationWarning, stacklevel=2)
-        return self._flag
+    isSet = _std.Event.isSet
 
     def set(self) -> None:
         """Set the flag and wake every waiter."""
         with self._m:
             self._flag = True
-            waiters, self._waiters = self._waiters, []
-        if waiters:
-            cur = _current_hub()
-            for w in waiters:
-                _notify(w, True, cur)
+            self._waiters.wake_all(True)
 
     def clear(self) -> None:
         """Reset the flag."""
@@ -406,35 +259,16 @@ class Event:
         """Block until the flag is set or the timeout passes; return the flag."""
         if self._flag:
             return True
-        if timeout is None:
-            deadline = -1
-        elif timeout > 0:
-            deadline = _deadline_after(timeout)
-        else:
-            return self._flag
-        hub = get_hub()
-        task = hub.current
-        if task.canceled:
-            raise Canceled()
+        deadline = deadline_in(timeout)
         m = self._m
         m.acquire()
-        if self._flag:
+        if self._flag or deadline == 0:
             m.release()
-            return True
-        w = _Waiter(task, hub)
-        self._waiters.append(w)
-        v = _block(hub, task, m, deadline)
-        if v is True:
-            return True
-        with m:
-            w.dead = True
-            try:
-                self._waiters.remove(w)
-            except ValueError:
-                pass
-        if v is TIMEOUT:
             return self._flag
-        raise reason_error(task, v)
+        v = wait_in(self._waiters, m, "event", self, deadline)
+        if v is True or v is TIMEOUT:
+            return self._flag or v is True
+        raise reason_error(get_hub().current, v)
 
 
 # ---------------------------------------------------------------- Barrier
@@ -469,36 +303,33 @@ class Barrier(_std.Barrier):
 # ----------------------------------------------------------------- Thread
 
 
-def _raise_pending(hub: Any) -> None:
-    """Raise in the root what a green thread handed it (a signal's KeyboardInterrupt).
-
-    The hub delivers it at the root's next wait; ``start()`` and ``join()``,
-    which may not wait, deliver it too, as a real main thread would see it.
-    """
-    if hub is not None:
-        task = hub.current
-        if task.pending_exc is not None:
-            raise reason_error(task, INTERRUPT)
-
-
 def _current_daemon() -> bool:
-    hub = _current_hub()
-    if hub is None or hub.current is hub.root:
-        return _orig_current_thread().daemon
-    t = _active.get(id(hub.current))
-    return True if t is None else t.daemon
+    task = get_hub().current
+    t = green_threads.get(id(task))
+    if t is None:
+        return task is not task.hub.root or _orig_current_thread().daemon
+    return t.daemon
 
 
 class Thread:
     """A green thread: a dill coroutine with ``threading.Thread``'s interface.
 
-    ``start()`` launches ``run()`` with ``dill.go`` in the calling OS thread's
-    hub; ``join(timeout)`` blocks only the calling coroutine.  Non-daemon
-    green threads are waited for at interpreter exit; daemon ones are closed
-    (canceled) then.
+    ``start()`` launches ``run()`` as a green thread (``start_new_thread``) in
+    the calling OS thread's hub; ``join(timeout)`` blocks only the calling
+    coroutine.  Non-daemon green threads are waited for at interpreter exit;
+    daemon ones are closed (canceled) then.  ``run``, the properties and the
+    deprecated accessors are the stdlib's own.
     """
 
     _initialized = False
+    run = _StdThread.run
+    name = _StdThread.name
+    ident = _StdThread.ident
+    native_id = _StdThread.native_id
+    isDaemon = _StdThread.isDaemon
+    setDaemon = _StdThread.setDaemon
+    getName = _StdThread.getName
+    setName = _StdThread.setName
 
     def __init__(self, group: Any = None, target: Any = None, name: Any = None,
                  args: Any = (), kwargs: Any = None, *, daemon: Any = None) -> None:
@@ -508,8 +339,6 @@ class Thread:
             _StdThread.__init__(self, group, target, name, args, kwargs, daemon=daemon)
             return
         assert group is None, "group argument must be None for now"
-        if kwargs is None:
-            kwargs = {}
         if name:
             name = str(name)
         else:
@@ -522,18 +351,18 @@ class Thread:
         self._target = target
         self._name = name
         self._args = args
-        self._kwargs = kwargs
+        self._kwargs = {} if kwargs is None else kwargs
         self._daemonic = _current_daemon() if daemon is None else bool(daemon)
         self._ident: Any = None
         self._native_id: Any = None
         self._is_started = False
         self._is_stopped = False
-        self._handle: Any = None
         self._hub: Any = None
         # Held while the thread runs (the stdlib's name): join() waits on it.
         self._tstate_lock: Any = None
         self._initialized = True
         self._stderr = _sys.stderr
+        self._invoke_excepthook = _make_invoke_excepthook()
 
     def __repr__(self) -> str:
         assert self._initialized, "Thread.__init__() was not called"
@@ -551,8 +380,6 @@ class Thread:
 
     def start(self) -> None:
         """Start the thread: ``run()`` becomes a coroutine that runs at once."""
-        from .._coroutine import go
-
         if not self._initialized:
             raise RuntimeError("thread.__init__() not called")
         if self._is_started:
@@ -561,33 +388,32 @@ class Thread:
         self._hub = get_hub()
         lock = self._tstate_lock = _allocate_lock()
         lock.acquire()
-        if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
-            with _std._shutdown_locks_lock:
-                _std._shutdown_locks.add(lock)
-        hub = self._hub
+        self._shutdown_lock(lock, True)
+        # A test may replace threading._start_new_thread: let it start us, or fail.
+        starter = getattr(_std, "_start_new_thread", None)
+        if starter is None or starter is _orig_start_new_thread:
+            starter = _start_new_thread
         try:
-            starter = getattr(_std, "_start_new_thread", None)
-            if starter is None or starter is _orig_start_new_thread or starter is _start_new_thread:
-                self._handle = go(self._bootstrap)
-            else:  # replaced (by a test, say): let it start us, or fail
-                starter(self._bootstrap, ())
+            starter(self._bootstrap, ())
         except BaseException:
             self._is_started = False
             self._tstate_lock = None
-            self._forget_tstate_lock(lock)
+            self._shutdown_lock(lock, False)
             raise
-        _raise_pending(hub)
 
-    def _forget_tstate_lock(self, lock: Any) -> None:
+    def _shutdown_lock(self, lock: Any, add: bool) -> None:
+        """Python < 3.13: list (or unlist) a non-daemon thread's lock for ``threading._shutdown``."""
         if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
             with _std._shutdown_locks_lock:
-                _std._shutdown_locks.discard(lock)
+                if add:
+                    _std._shutdown_locks.add(lock)
+                else:
+                    _std._shutdown_locks.discard(lock)
 
     def _bootstrap(self) -> None:
-        task = self._hub.current
-        ident = self._ident = id(task)
+        ident = self._ident = get_ident()
         self._native_id = get_native_id()
-        _active[ident] = self
+        green_threads[ident] = self
         lock = self._tstate_lock
         try:
             try:
@@ -597,20 +423,10 @@ class Thread:
             except KeyboardInterrupt:
                 raise  # a signal's exception: the hub hands it to the root
             except BaseException:
-                _invoke_excepthook(self)  # SystemExit too; the default hook ignores it
+                self._invoke_excepthook(self)  # SystemExit too; the default hook ignores it
         finally:
-            _active.pop(ident, None)
-            _thread._release_sentinels(ident)
-            self._forget_tstate_lock(lock)
+            self._shutdown_lock(lock, False)
             lock.release()
-
-    def run(self) -> None:
-        """The thread's activity: calls the target (override it in subclasses)."""
-        try:
-            if self._target is not None:
-                self._target(*self._args, **self._kwargs)
-        finally:
-            del self._target, self._args, self._kwargs
 
     def _stop(self) -> None:
         self._is_stopped = True
@@ -624,7 +440,8 @@ class Thread:
         lock = self._tstate_lock
         if lock is None:
             return  # already stopped
-        if lock.acquire(block, timeout):
+        deadline = deadline_in(None if timeout == -1 else timeout) if block else 0
+        if lock._acquire(deadline, op="join", obj=self):
             lock.release()
             self._stop()
 
@@ -636,33 +453,8 @@ class Thread:
             raise RuntimeError("cannot join thread before it is started")
         if self._ident is not None and self._ident == get_ident():
             raise RuntimeError("cannot join current thread")
-        if timeout is None:
-            self._wait_for_tstate_lock()
-        else:
-            # the behavior of a negative timeout isn't documented, but
-            # historically .join(timeout=x) for x<0 has acted as if timeout=0
-            self._wait_for_tstate_lock(timeout=max(timeout, 0))
-        _raise_pending(_current_hub())
-
-    @property
-    def name(self) -> str:
-        assert self._initialized, "Thread.__init__() not called"
-        return self._name
-
-    @name.setter
-    def name(self, name: Any) -> None:
-        assert self._initialized, "Thread.__init__() not called"
-        self._name = str(name)
-
-    @property
-    def ident(self) -> Any:
-        assert self._initialized, "Thread.__init__() not called"
-        return self._ident
-
-    @property
-    def native_id(self) -> Any:
-        assert self._initialized, "Thread.__init__() not called"
-        return self._native_id
+        self._wait_for_tstate_lock(timeout=-1 if timeout is None else max(timeout, 0))
+        raise_pending()
 
     def is_alive(self) -> bool:
         """True from ``start()`` until ``run()`` ends."""
@@ -674,6 +466,7 @@ class Thread:
 
     @property
     def daemon(self) -> bool:
+        """Whether the thread is closed (not waited for) at exit."""
         assert self._initialized, "Thread.__init__() not called"
         return self._daemonic
 
@@ -685,30 +478,6 @@ class Thread:
             raise RuntimeError("cannot set daemon status of active thread")
         self._daemonic = bool(daemonic)
 
-    def isDaemon(self) -> bool:
-        """Deprecated: use the ``daemon`` attribute."""
-        _warnings.warn("isDaemon() is deprecated, get the daemon attribute instead",
-                       DeprecationWarning, stacklevel=2)
-        return self.daemon
-
-    def setDaemon(self, daemonic: Any) -> None:
-        """Deprecated: set the ``daemon`` attribute."""
-        _warnings.warn("setDaemon() is deprecated, set the daemon attribute instead",
-                       DeprecationWarning, stacklevel=2)
-        self.daemon = daemonic
-
-    def getName(self) -> str:
-        """Deprecated: use the ``name`` attribute."""
-        _warnings.warn("getName() is deprecated, get the name attribute instead",
-                       DeprecationWarning, stacklevel=2)
-        return self.name
-
-    def setName(self, name: Any) -> None:
-        """Deprecated: set the ``name`` attribute."""
-        _warnings.warn("setName() is deprecated, set the name attribute instead",
-                       DeprecationWarning, stacklevel=2)
-        self.name = name
-
 
 class _DummyThread(Thread):
     """What ``current_thread()`` returns in a coroutine no ``Thread`` started.
@@ -718,16 +487,14 @@ class _DummyThread(Thread):
     registers itself in ``threading._active``, as the stdlib's does.
     """
 
-    def __init__(self, ident: Any = None) -> None:
+    def __init__(self, ident: Any = None, register: bool = True) -> None:
         super().__init__(name=_newname("Dummy-%d"), daemon=True)
         self._is_started = True
         self._native_id = get_native_id()
-        if ident is None:
-            ident = self._ident = _thread._real_get_ident()
+        self._ident = _std.get_ident() if ident is None else ident
+        if register:
             with _std_active_limbo_lock:
-                _std_active[ident] = self
-        else:
-            self._ident = ident
+                _std_active[self._ident] = self
 
     def is_alive(self) -> bool:
         return True
@@ -736,47 +503,10 @@ class _DummyThread(Thread):
         raise RuntimeError("cannot join a dummy thread")
 
 
-def _invoke_excepthook(thread: Thread) -> None:
-    hook = excepthook
-    if hook is _orig_excepthook:
-        hook = _std.excepthook  # honour ``threading.excepthook = ...`` when patched
-    exc_type, exc_value, exc_tb = _sys.exc_info()
-    args = ExceptHookArgs([exc_type, exc_value, exc_tb, thread])
-    try:
-        hook(args)
-    except Exception as exc:
-        exc.__suppress_context__ = True
-        del exc
-        stderr = _sys.stderr if _sys.stderr is not None else thread._stderr
-        if stderr is not None:
-            print("Exception in threading.excepthook:", file=stderr, flush=True)
-        if _sys.excepthook is not None:
-            _sys.excepthook(*_sys.exc_info())
-    finally:
-        args = None  # break the reference cycle
-
-
-class Timer(Thread):
-    """Call a function after ``interval`` seconds, unless ``cancel()`` comes first."""
-
-    def __init__(self, interval: float, function: Any, args: Any = None,
-                 kwargs: Any = None) -> None:
-        Thread.__init__(self)
-        self.interval = interval
-        self.function = function
-        self.args = args if args is not None else []
-        self.kwargs = kwargs if kwargs is not None else {}
-        self.finished = Event()
-
-    def cancel(self) -> None:
-        """Stop the timer if it has not fired yet."""
-        self.finished.set()
-
-    def run(self) -> None:
-        self.finished.wait(self.interval)
-        if not self.finished.is_set():
-            self.function(*self.args, **self.kwargs)
-        self.finished.set()
+# Reused unchanged, with this module's Thread and Event.
+Timer = green_copy(_std.Timer, (Thread,), globals())
+# The stdlib's, calling ``threading.excepthook`` if it was set, else ours.
+_make_invoke_excepthook = rebind(_std._make_invoke_excepthook, LiveNamespace(_std, globals()))
 
 
 # ------------------------------------------------------------- functions
@@ -784,44 +514,27 @@ class Timer(Thread):
 
 def current_thread() -> Any:
     """The ``Thread`` running the calling coroutine (the OS thread's in root code)."""
-    hub = _current_hub()
-    if hub is None:
-        return _orig_current_thread()
-    task = hub.current
-    if task is hub.root:
+    task = get_hub().current
+    if task is task.hub.root:
         return _orig_current_thread()
     ident = id(task)
-    t = _active.get(ident)
+    t = green_threads.get(ident)
     if t is not None:
         return t
-    if ident in _thread._raw:
+    if ident in green_threads:
         # A thread of _thread.start_new_thread: one dummy, in threading._active,
         # as the stdlib does for a foreign thread.
         t = _std_active.get(ident)
-        if not isinstance(t, _DummyThread):
-            t = _DummyThread(ident)
-            with _std_active_limbo_lock:
-                _std_active[ident] = t
-                _thread._green_dummies.add(ident)
-        return t
-    return _DummyThread(ident)
+        return t if isinstance(t, _DummyThread) else _DummyThread(ident)
+    return _DummyThread(ident, register=False)  # a plain coroutine: a fresh one each time
 
 
-def currentThread() -> Any:
-    """Deprecated alias of ``current_thread``."""
-    _warnings.warn("currentThread() is deprecated, use current_thread() instead",
-                   DeprecationWarning, stacklevel=2)
-    return current_thread()
-
-
-def main_thread() -> Any:
-    """The main OS thread's ``Thread`` object."""
-    return _orig_main_thread()
+currentThread = rebind(_std.currentThread, globals())
 
 
 def enumerate() -> list:
     """Every live OS thread known to ``threading`` plus every running green thread."""
-    return _orig_enumerate() + list(_active.values())
+    return _orig_enumerate() + [t for t in green_threads.values() if t is not None]
 
 
 def active_count() -> int:
@@ -829,44 +542,27 @@ def active_count() -> int:
     return len(enumerate())
 
 
-def activeCount() -> int:
-    """Deprecated alias of ``active_count``."""
-    _warnings.warn("activeCount() is deprecated, use active_count() instead",
-                   DeprecationWarning, stacklevel=2)
-    return active_count()
-
-
-def _forget_shutdown_locks() -> None:
-    """Green threads' locks out of ``threading._shutdown_locks``: _at_exit joins them."""
-    if not _HAVE_SHUTDOWN_LOCKS:
-        return
-    with _std._shutdown_locks_lock:
-        locks = _std._shutdown_locks
-        for lock in [x for x in locks if isinstance(x, LockType)]:
-            locks.discard(lock)
+activeCount = rebind(_std.activeCount, globals())
 
 
 def _at_exit() -> None:
     """Interpreter exit (from ``threading._shutdown``): join non-daemon green
-    threads of this hub, then close the daemon ones and raw ``_thread`` ones."""
-    _forget_shutdown_locks()
-    hub = _current_hub()
-    if hub is None:
-        return
-    task = hub.current
-    if task.canceled:
+    threads of this hub, then close the others."""
+    if _HAVE_SHUTDOWN_LOCKS:  # _at_exit joins them: out of threading._shutdown's list
+        with _std._shutdown_locks_lock:
+            _std._shutdown_locks.difference_update(
+                [x for x in _std._shutdown_locks if isinstance(x, LockType)])
+    hub = get_hub()
+    if hub.current.canceled:
         return
     while True:
-        waiting = [t for t in list(_active.values())
-                   if not t._daemonic and t._hub is hub and not t._is_stopped]
+        waiting = [t for t in list(green_threads.values()) if t is not None
+                   and not t._daemonic and t._hub is hub and not t._is_stopped]
         if not waiting:
             break
         for t in waiting:
             t.join()
-    for t in list(_active.values()):
-        if t._hub is hub and t._handle is not None:
-            t._handle.close()
-    _thread._close_raw()
+    close_threads()
 
 
 try:
@@ -874,8 +570,3 @@ try:
 except (AttributeError, RuntimeError):  # pragma: no cover - at shutdown already
     import atexit as _atexit
     _atexit.register(_at_exit)
-
-for _name in __all__:
-    if _name not in globals():  # a newer Python's names we do not replace
-        globals()[_name] = getattr(_std, _name)
-del _name

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time as _std
 from typing import Any
 
-from .._coroutine import msleep as _msleep
+from .._errors import Canceled as _Canceled
+from .._hub import TIMEOUT as _TIMEOUT
 from .._hub import get_hub as _get_hub
-from .thread import _deadline_after, _seconds
+from .._hub import reason_error as _reason_error
+from ._sync import deadline_in, seconds
 
 for _k, _v in vars(_std).items():
     if not _k.startswith("__"):
@@ -29,14 +31,20 @@ _MAX_SECONDS = 2**63 // 10**9
 
 def sleep(secs: Any) -> None:
     """Suspend the calling coroutine for ``secs`` seconds (int or float)."""
-    secs = _seconds(secs)
+    secs = seconds(secs)
     if secs != secs:
         raise ValueError("Invalid value NaN (not a number)")
     if secs < 0:
         raise ValueError("sleep length must be non-negative")
     if secs > _MAX_SECONDS:
         raise OverflowError("timestamp too large to convert to C _PyTime_t")
+    hub = _get_hub()
     if secs == 0:
-        _get_hub().yield_()
+        hub.yield_()
         return
-    _msleep(_deadline_after(secs))
+    task = hub.current
+    if task.canceled:
+        raise _Canceled()
+    v = hub.block(task, "sleep", None, deadline_in(secs))
+    if v is not _TIMEOUT:
+        raise _reason_error(task, v)

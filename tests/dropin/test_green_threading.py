@@ -451,8 +451,8 @@ def test_join_canceled_and_thread_closed():
     t = gt.Thread(target=ev.wait)
     t.start()
     assert canceled_at(t.join) == ["canceled"]
-    hclose(t._handle)  # what interpreter exit does to a daemon: silent end
-    assert not t.is_alive()
+    gthread.close_threads()  # what interpreter exit does to daemons: silent end
+    assert not t.is_alive() and gthread._count() == 0
     ev.set()
 
 

@@ -1,0 +1,169 @@
+"""What every green primitive shares: the timeout conversion, the wait, the hand-over.
+
+A primitive guards its state and its ``WaitQueue`` with a real mutex held only
+for a few statements, in task code, never while blocked and never inside a
+thread-safe callback.  ``wait_in`` is the one wait (and its one give-up path);
+``hand_over`` gives what a waiter waits for (a lock unit, a notification) to
+the first waiter still waiting.
+
+A waiter of another OS thread's hub is woken in its own thread, where it may
+have given up meanwhile (a timeout, a cancel).  ``hand_over`` records its
+entry first; ``wait_in``, under the mutex, finds the record and keeps what it
+was handed, as if it had come just before the timeout.  So nothing is lost and
+the callback only wakes.
+"""
+
+from __future__ import annotations
+
+import _thread
+import math
+import operator
+import threading
+import types
+from time import monotonic_ns
+from typing import Any
+
+from .._errors import Canceled
+from .._hub import TIMEOUT, RemoteWait, get_hub, reason_error
+from .._wait import WaitQueue, entry_live
+from ._util import rebind
+
+__all__ = ["deadline_in", "seconds", "wait_in", "hand_over", "green_copy", "Units"]
+
+_get_ident = _thread.get_ident
+_os_thread_count = _thread._count  # threads started by the real _thread, running
+_main_ident = threading.main_thread().ident
+
+# Entries handed something by another OS thread, until their waiter settles them.
+_granted: set = set()
+
+
+def seconds(timeout: Any) -> Any:
+    """``timeout`` as a number, with the stdlib's TypeError for anything else."""
+    c = timeout.__class__
+    if c is float or c is int:
+        return timeout
+    if isinstance(timeout, float):
+        return float(timeout)
+    return operator.index(timeout)
+
+
+def deadline_in(timeout: Any) -> int:
+    """The ``now()`` deadline ``timeout`` seconds from now: the one conversion.
+
+    ``None`` (or infinity) is -1, never; ``<= 0`` is 0, try once; otherwise it
+    is rounded up from nanoseconds, so that the wait lasts at least ``timeout``
+    (a deadline ``d`` fires once ``now() >= d``).  NaN raises ValueError.
+    """
+    if timeout is None:
+        return -1
+    if timeout <= 0:
+        return 0
+    if timeout == math.inf:
+        return -1
+    if timeout != timeout:
+        raise ValueError("Invalid value NaN (not a number)")
+    return -(-(monotonic_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
+
+
+def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,
+            uncancelable: bool = False) -> Any:
+    """Wait in ``q``, guarded by the real mutex ``m`` (held; released here).
+
+    Parks the calling task, releases ``m`` and blocks (``op`` on ``obj``, the
+    wait record).  Returns ``True`` when ``hand_over`` woke it, else the
+    ``Reason`` the wait ended with, its entry given up.  A canceled task gets
+    ``Canceled`` at once (unless ``uncancelable``).
+    """
+    hub = get_hub()
+    task = hub.current
+    if task.canceled and not uncancelable:
+        m.release()
+        raise Canceled()
+    q.park(task)
+    entry = q[-1]
+    # Another OS thread may owe the wake-up: then an idle hub must sleep on its
+    # wake-up pipe rather than report a deadlock it cannot see.
+    token = None
+    if _os_thread_count() or hub.thread_id != _main_ident:
+        token = RemoteWait(hub)
+    else:
+        hub.enable_threadsafe()  # a thread started later may release us
+    m.release()
+    if uncancelable:
+        v = hub.block_uncancelable(task, op, obj)
+    else:
+        v = hub.block(task, op, obj, deadline)
+    if token is not None:
+        token.release()
+    if v is not True:
+        with m:
+            q.give_up()
+            if entry not in _granted:
+                return v
+    if _granted:
+        _granted.discard(entry)
+    return True
+
+
+def hand_over(q: WaitQueue) -> Any:
+    """With the guarding mutex held: wake the first waiter still waiting with
+    ``True`` (what it waits for is now its own); return its task, or ``None``."""
+    me = _get_ident()
+    for e in q:
+        if e[0].hub.thread_id != me:
+            _granted.add(e)  # judged in its own thread: woken, or wait_in keeps it
+            break
+        if entry_live(e):
+            break
+    return q.wake_one(True)
+
+
+def green_copy(cls: type, bases: tuple, namespace: dict) -> type:
+    """A copy of the stdlib class ``cls`` whose functions see ``namespace`` as
+    globals (so ``Event``, ``Condition``... are the green ones), on ``bases``."""
+    ns = {k: rebind(v, namespace) if isinstance(v, types.FunctionType) else v
+          for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+    ns["__module__"] = namespace["__name__"]
+    return type(cls.__name__, bases, ns)
+
+
+class Units:
+    """Base of the primitives that hold units (``Lock``, ``RLock``, ``Semaphore``).
+
+    A subclass has ``_m`` (real mutex), ``_waiters`` (``WaitQueue``), ``_op``
+    (its wait-record name), ``_take()`` (``_m`` held: take a free unit, False if
+    none) and ``_give(task)`` (``_m`` held: the unit is now ``task``'s, or free
+    for ``None``).  ``release`` hands a unit straight to the first waiter still
+    waiting (FIFO, no barging).  A unit that can be taken at once is taken even
+    in a canceled task; a wait raises ``Canceled`` there.
+    """
+
+    __slots__ = ()
+    _op = "lock"
+
+    def _acquire(self, deadline: int, uncancelable: bool = False, op: str | None = None,
+                 obj: Any = None) -> bool:
+        """Take a unit, waiting until ``deadline`` for one handed over."""
+        m = self._m
+        m.acquire()
+        if self._take():
+            m.release()
+            return True
+        if deadline == 0:
+            m.release()
+            return False
+        v = wait_in(self._waiters, m, op or self._op, self if obj is None else obj,
+                    deadline, uncancelable)
+        if v is True:
+            return True
+        if v is TIMEOUT:
+            return False
+        exc = reason_error(get_hub().current, v)
+        if uncancelable:  # a signal's exception: take the unit all the same, then raise
+            self._acquire(-1, True)
+        raise exc
+
+    def _put(self) -> None:
+        """``_m`` held: hand one unit to a waiter, or keep it free."""
+        self._give(hand_over(self._waiters))
