@@ -18,7 +18,7 @@ from dill._threads import Portal, to_thread
 pytestmark = pytest.mark.timeout(10)
 
 CHECKED = [
-    "suspend", "wait", "wait_uncancelable", "wake", "cancel", "interrupt_root",
+    "suspend", "block", "block_uncancelable", "wake", "cancel", "interrupt_root",
     "yield_", "spawn", "_run", "_tick", "_poll", "_fire_timers", "_dispatch",
     "_set_mask", "wait_fd", "fdclean", "enable_threadsafe", "_run_threadsafe",
     "_sleep_timeout",
