@@ -73,8 +73,20 @@ class SSLSocket(_StdSSLSocket, _gsocket.socket):
     _dill_green = True
 
     def read(self, len=1024, buffer=None):
-        return _retry(self, _StdSSLSocket.read, (self, len, buffer), self._timeout,
-                      "The read operation timed out")
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")
+        # Retry with the SSL object the call started with, as the stdlib's read
+        # blocked in C does: shutdown() from another thread drops self._sslobj,
+        # and this read must then see the end of the stream, not a closed socket.
+        try:
+            return _retry(self, sslobj.read, (len,) if buffer is None else (len, buffer),
+                          self._timeout, "The read operation timed out")
+        except SSLError as x:  # noqa: F821 (the stdlib's, copied in above)
+            if x.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs:  # noqa: F821
+                return b"" if buffer is None else 0
+            raise
 
     def write(self, data):
         return _retry(self, _StdSSLSocket.write, (self, data), self._timeout,

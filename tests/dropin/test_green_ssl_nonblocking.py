@@ -260,3 +260,18 @@ def test_canceled_thread_gets_canceled_at_a_failing_nonblocking_op(tls):
     msleep(now() + 20)
     hclose(cr)
     assert seen[0] == "want" and seen[-1] == "canceled"
+
+
+# ------------------------------------------------------------------ shutdown while reading
+
+def test_shutdown_from_another_thread_ends_a_blocked_read(tls):
+    """As the stdlib's read blocked in C: it sees the end of the stream (urllib3's
+    HTTPResponse.shutdown() relies on it), not 'Read on closed or unwrapped SSL socket'."""
+    s, c = tls
+    got = []
+    t = threading.Thread(target=lambda: got.append(c.recv(10)))
+    t.start()
+    msleep(now() + 20)
+    c.shutdown(socket.SHUT_RD)
+    t.join()
+    assert got == [b""]
