@@ -1,16 +1,11 @@
 """What every green primitive shares: the timeout conversion, the wait, the hand-over.
 
-A primitive guards its state and its ``WaitQueue`` with a real mutex held only
-for a few statements, in task code, never while blocked and never inside a
-thread-safe callback.  ``wait_in`` is the one wait (and its one give-up path);
-``hand_over`` gives what a waiter waits for (a lock unit, a notification) to
-the first waiter still waiting.
-
-A waiter of another OS thread's hub is woken in its own thread, where it may
-have given up meanwhile (a timeout, a cancel).  ``hand_over`` records its
-entry first; ``wait_in``, under the mutex, finds the record and keeps what it
-was handed, as if it had come just before the timeout.  So nothing is lost and
-the callback only wakes.
+A primitive guards its state and its ``WaitQueue`` with a real mutex, held for
+a few statements in task code: never while blocked, never in a thread-safe
+callback.  A waiter of another OS thread's hub is woken in its own thread and
+may have given up meanwhile: ``hand_over`` records its entry first, and
+``wait_in`` (the one give-up path) finds the record and keeps what it was
+handed, as if it came just before the timeout.  So the callback only wakes.
 """
 
 from __future__ import annotations
@@ -82,18 +77,13 @@ def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,
         raise Canceled()
     q.park(task)
     entry = q[-1]
-    # Another OS thread may owe the wake-up: then an idle hub must sleep on its
-    # wake-up pipe rather than report a deadlock it cannot see.
-    token = None
-    if _os_thread_count() or hub.thread_id != _main_ident:
-        token = RemoteWait(hub)
-    else:
-        hub.enable_threadsafe()  # a thread started later may release us
+    hub.enable_threadsafe()  # another OS thread may release us
+    # If one may owe the wake-up, an idle hub must sleep on its wake-up pipe
+    # rather than report a deadlock it cannot see.
+    token = RemoteWait(hub) if _os_thread_count() or hub.thread_id != _main_ident else None
     m.release()
-    if uncancelable:
-        v = hub.block_uncancelable(task, op, obj)
-    else:
-        v = hub.block(task, op, obj, deadline)
+    v = (hub.block_uncancelable(task, op, obj) if uncancelable
+         else hub.block(task, op, obj, deadline))
     if token is not None:
         token.release()
     if v is not True:
@@ -110,12 +100,19 @@ def hand_over(q: WaitQueue) -> Any:
     """With the guarding mutex held: wake the first waiter still waiting with
     ``True`` (what it waits for is now its own); return its task, or ``None``."""
     me = _get_ident()
-    for e in q:
-        if e[0].hub.thread_id != me:
-            _granted.add(e)  # judged in its own thread: woken, or wait_in keeps it
+    while q:
+        e = q[0]
+        t = e[0]
+        if t.hub.thread_id != me:
+            # Another thread's waiter that has not given up yet: its wait has not
+            # ended or it will take the mutex to settle it (wait_in keeps this).
+            if t.epoch == e[1]:
+                _granted.add(e)
+                break
+        elif entry_live(e):
             break
-        if entry_live(e):
-            break
+        q.popleft()
+        q.dead -= 1
     return q.wake_one(True)
 
 
@@ -129,15 +126,11 @@ def green_copy(cls: type, bases: tuple, namespace: dict) -> type:
 
 
 class Units:
-    """Base of the primitives that hold units (``Lock``, ``RLock``, ``Semaphore``).
-
-    A subclass has ``_m`` (real mutex), ``_waiters`` (``WaitQueue``), ``_op``
-    (its wait-record name), ``_take()`` (``_m`` held: take a free unit, False if
-    none) and ``_give(task)`` (``_m`` held: the unit is now ``task``'s, or free
-    for ``None``).  ``release`` hands a unit straight to the first waiter still
-    waiting (FIFO, no barging).  A unit that can be taken at once is taken even
-    in a canceled task; a wait raises ``Canceled`` there.
-    """
+    """Base of ``Lock``, ``RLock`` and ``Semaphore``: a released unit goes straight
+    to the first waiter (FIFO, no barging); a free unit is taken even by a
+    canceled task.  Subclasses have ``_m``, ``_waiters``, ``_op`` (wait-record
+    name), ``_take()`` (``_m`` held: take a free unit, else False) and
+    ``_give(task)`` (``_m`` held: the unit is ``task``'s; ``None``: free)."""
 
     __slots__ = ()
     _op = "lock"
@@ -167,3 +160,6 @@ class Units:
     def _put(self) -> None:
         """``_m`` held: hand one unit to a waiter, or keep it free."""
         self._give(hand_over(self._waiters))
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,31 +1,31 @@
 """A green ``_thread``: locks and threads that block only the calling coroutine.
 
-Importable without patching.  ``dill.patch()`` copies the names listed in
+Importable without patching; ``dill.patch()`` copies the names listed in
 ``__implements__`` onto the real ``_thread`` module.
 
-* ``start_new_thread(fn, args)`` launches ``fn`` as a dill coroutine in the
-  calling OS thread's hub (like a thread started with ``_thread``, nobody waits
-  for it at exit: it is canceled then).  It is how every green thread starts,
-  ``threading.Thread``'s too, and ``green_threads`` is their one registry.
-* ``get_ident()`` is per coroutine: the OS thread's ident in its root code,
-  a unique number in each coroutine.
+* ``start_new_thread(fn, args)`` runs ``fn`` as a coroutine of the calling OS
+  thread's hub, canceled at exit.  Every green thread starts there,
+  ``threading.Thread``'s too; ``green_threads`` is their one registry.
+* ``get_ident()`` is per coroutine (the OS thread's ident in its root code).
 * ``LockType``/``allocate_lock()`` and ``RLock`` block only the calling
-  coroutine.  An acquire that can succeed at once succeeds even in a canceled
-  coroutine; one that would have to wait raises ``dill.Canceled`` there.
-  Timeouts are the stdlib's (seconds, ``-1``: forever, ``0``/non-blocking: try
-  once).  ``_owner`` is the task holding the lock (a ``Lock``'s last acquirer).
+  coroutine, with the stdlib's timeouts; ``_owner`` is the task holding one.
 * ``_local`` (``threading.local``) is per coroutine; a green thread's values
   die with it.
 
-The primitives are safe to share between OS threads (a waiter in another
-thread's hub is woken through ``call_threadsafe``), but their intended use is
-coordinating the coroutines of one OS thread, as in a patched process.
+The primitives may be shared between OS threads (a waiter of another hub is
+woken through ``call_threadsafe``); their intended use is the coroutines of one
+OS thread, as in a patched process.
 """
 
 from __future__ import annotations
 
 import _thread as _real
 import functools as _functools
+# The originals, bound before dill.patch() can replace them.
+from _thread import TIMEOUT_MAX, error, exit, exit_thread, get_native_id, interrupt_main
+from _thread import allocate_lock as _mutex
+from _thread import get_ident as _real_get_ident
+from _thread import stack_size
 from contextvars import Context as _Context
 from contextvars import ContextVar as _ContextVar
 from typing import Any
@@ -51,18 +51,6 @@ __implements__ = [
     "get_ident", "_local", "_count",
 ]
 
-# Originals, captured before anything can patch them.
-_mutex = _real.allocate_lock
-_real_get_ident = _real.get_ident
-
-TIMEOUT_MAX = _real.TIMEOUT_MAX
-error = _real.error
-exit = _real.exit
-exit_thread = _real.exit_thread
-interrupt_main = _real.interrupt_main
-get_native_id = _real.get_native_id
-stack_size = _real.stack_size
-
 
 def _me() -> Any:
     return get_hub().current
@@ -70,15 +58,11 @@ def _me() -> Any:
 
 def _lock_deadline(blocking: Any, timeout: Any) -> int:
     """Deadline for ``Lock.acquire(blocking, timeout)``, with the stdlib's errors."""
-    if blocking is True and timeout.__class__ is int and timeout == -1:
-        return -1
     timeout = seconds(timeout)
-    if not blocking:
-        if timeout != -1:
-            raise ValueError("can't specify a timeout for a non-blocking call")
-        return 0
     if timeout == -1:
-        return -1
+        return -1 if blocking else 0
+    if not blocking:
+        raise ValueError("can't specify a timeout for a non-blocking call")
     if timeout < 0:
         raise ValueError("timeout value must be positive")
     if timeout > TIMEOUT_MAX:
@@ -115,9 +99,6 @@ class _Lock(Units):
 
     __enter__ = acquire
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
     def locked(self) -> bool:
         """True if the lock is held."""
         return self._owner is not None
@@ -130,11 +111,8 @@ class _Lock(Units):
 
 
 class LockType(_Lock):
-    """A green ``_thread.lock``: ``acquire`` blocks only the calling coroutine.
-
-    Made by ``allocate_lock()``; like the stdlib's, the type itself cannot be
-    instantiated.  ``_owner`` is its last acquirer.
-    """
+    """A green ``_thread.lock`` (made by ``allocate_lock()``); ``_owner`` is its
+    last acquirer."""
 
     __slots__ = ()
 
@@ -254,9 +232,7 @@ def get_ident() -> int:
     except AttributeError:
         return _real_get_ident()
     task = hub.current
-    if task is hub.root:
-        return hub.thread_id
-    return id(task)
+    return hub.thread_id if task is hub.root else id(task)
 
 
 # The one registry of green threads, while they run: ident -> their
@@ -283,11 +259,8 @@ def close_threads() -> None:
 
 
 def raise_pending() -> None:
-    """Raise in the root what a green thread handed it (a signal's KeyboardInterrupt).
-
-    The hub delivers it at the root's next wait; ``start()`` and ``join()``,
-    which may not wait, deliver it too, as a real main thread would see it.
-    """
+    """Raise what a green thread handed the root (a signal's KeyboardInterrupt)
+    in calls that may not wait (``start``, ``join``), as a main thread would."""
     task = _me()
     if task.pending_exc is not None:
         raise reason_error(task, INTERRUPT)
@@ -295,10 +268,7 @@ def raise_pending() -> None:
 
 def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
     """Start ``function(*args, **kwargs)`` as a coroutine; return its ident.
-
-    Like a ``_thread`` thread, it is not waited for at exit (it is canceled
-    then); an exception it raises is reported by ``sys.unraisablehook``.
-    """
+    Canceled at exit; what it raises goes to ``sys.unraisablehook``."""
     if not isinstance(args, tuple):
         raise TypeError("2nd arg must be a tuple")
     if kwargs is not None and not isinstance(kwargs, dict):
@@ -344,13 +314,8 @@ def _count() -> int:
 
 
 class _local:
-    """Per-coroutine attributes (``threading.local``).
-
-    Each coroutine (and each OS thread's root code) sees its own ``__dict__``
-    (kept in a context variable, swapped in for each access); a subclass's
-    ``__init__`` runs again, with the constructor's arguments, the first time
-    a new coroutine touches the object.
-    """
+    """Per-coroutine attributes (``threading.local``): each coroutine's
+    ``__dict__`` is kept in a context variable, swapped in for each access."""
 
     __slots__ = ("_local__var", "_local__args", "_local__lock", "__dict__", "__weakref__")
 
@@ -367,51 +332,37 @@ class _local:
         return self
 
 
-def _enter(self: _local) -> tuple:
-    """Swap in the calling coroutine's dict (made, and ``__init__`` run, on its
-    first touch); return what ``_leave`` needs."""
-    get = object.__getattribute__
-    lock = get(self, "_local__lock")
-    lock.acquire()
-    before = get(self, "__dict__")
-    var = get(self, "_local__var")
-    me = _me()
-    pair = var.get(None)
-    if pair is not None and pair[0] is me:
-        object.__setattr__(self, "__dict__", pair[1])
-        return lock, before
-    d: dict = {}
-    var.set((me, d))
-    object.__setattr__(self, "__dict__", d)
-    cls = type(self)
-    if cls.__init__ is not object.__init__:
-        try:
-            args, kw = get(self, "_local__args")
-            cls.__init__(self, *args, **kw)
-        except BaseException:
-            _leave(self, (lock, before))
-            raise
-    return lock, before
-
-
-def _leave(self: _local, entered: tuple) -> None:
-    # Put the dict that was there back, so that the object never keeps a
-    # finished coroutine's values alive.
-    object.__setattr__(self, "__dict__", entered[1])
-    entered[0].release()
-
-
 def _per_coroutine(op: Any, writes: bool) -> Any:
-    """``op(self, name, *value)`` run on the calling coroutine's ``__dict__``."""
+    """``op(self, name, *value)`` run with the calling coroutine's dict as the
+    object's ``__dict__`` (made, and ``__init__`` run, on its first touch).
+
+    The dict that was there is put back after: the object never keeps a
+    finished coroutine's values alive.
+    """
 
     def method(self: _local, name: str, *value: Any) -> Any:
         if writes and name == "__dict__":
             raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
-        entered = _enter(self)
-        try:
-            return op(self, name, *value)
-        finally:
-            _leave(self, entered)
+        get = object.__getattribute__
+        with get(self, "_local__lock"):
+            before = get(self, "__dict__")
+            var = get(self, "_local__var")
+            me = _me()
+            pair = var.get(None)
+            try:
+                if pair is not None and pair[0] is me:
+                    object.__setattr__(self, "__dict__", pair[1])
+                else:
+                    d: dict = {}
+                    var.set((me, d))
+                    object.__setattr__(self, "__dict__", d)
+                    cls = type(self)
+                    if cls.__init__ is not object.__init__:
+                        args, kw = get(self, "_local__args")
+                        cls.__init__(self, *args, **kw)
+                return op(self, name, *value)
+            finally:
+                object.__setattr__(self, "__dict__", before)
 
     method.__name__ = op.__name__
     return method
@@ -420,4 +371,3 @@ def _per_coroutine(op: Any, writes: bool) -> Any:
 _local.__getattribute__ = _per_coroutine(object.__getattribute__, False)  # type: ignore[method-assign]
 _local.__setattr__ = _per_coroutine(object.__setattr__, True)  # type: ignore[method-assign]
 _local.__delattr__ = _per_coroutine(object.__delattr__, True)  # type: ignore[method-assign]
-_local.__module__ = "dill.green.thread"

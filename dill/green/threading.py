@@ -26,7 +26,6 @@ the stdlib, except:
 
 from __future__ import annotations
 
-import sys as _sys
 import threading as _std
 from typing import Any
 
@@ -36,8 +35,8 @@ from .._wait import WaitQueue
 from ._sync import Units, deadline_in, green_copy, hand_over, wait_in
 from ._util import LiveNamespace, rebind
 from .thread import (
-    TIMEOUT_MAX, LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock,
-    close_threads, get_ident, get_native_id, green_threads, raise_pending, stack_size,
+    LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock, close_threads,
+    get_ident, get_native_id, green_threads, raise_pending,
     start_new_thread as _start_new_thread,
 )
 
@@ -76,21 +75,19 @@ __implements__ = [
 _CRLock = RLock
 
 
-def _repr_module(cls: type) -> str:
-    """The module a repr shows: ``threading`` for this module's classes, as the stdlib's."""
-    mod = cls.__module__
-    return "threading" if mod == __name__ else mod
+def _repr(obj: Any, state: str) -> str:
+    """The stdlib's repr, naming ``threading`` for this module's classes."""
+    cls = type(obj)
+    mod = "threading" if cls.__module__ == __name__ else cls.__module__
+    return f"<{mod}.{cls.__qualname__} at {id(obj):#x}: {state}>"
 
 
 # -------------------------------------------------------------- Condition
 
 
 class Condition(_std.Condition):
-    """A green condition variable (see ``threading.Condition``).
-
-    ``wait`` and ``notify`` are dill's; ``wait_for``, ``notify_all``, the
-    context manager and the deprecated ``notifyAll`` are the stdlib's own.
-    """
+    """A green condition variable: ``wait`` and ``notify`` are dill's;
+    ``wait_for``, ``notify_all``, ``notifyAll`` and ``with`` the stdlib's own."""
 
     def __init__(self, lock: Any = None) -> None:
         super().__init__(RLock() if lock is None else lock)
@@ -100,11 +97,8 @@ class Condition(_std.Condition):
         self._waiters = WaitQueue()
 
     def wait(self, timeout: Any = None) -> bool:
-        """Release the lock, wait for a notify or the timeout, re-acquire the lock.
-
-        Returns False on timeout.  In a coroutine canceled while it waits, the
-        lock is re-acquired first, then ``Canceled`` is raised.
-        """
+        """Release the lock, wait for a notify (True) or the timeout (False),
+        re-acquire the lock, even in a coroutine canceled meanwhile."""
         if not self._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
         deadline = deadline_in(timeout)
@@ -158,9 +152,7 @@ class Semaphore(Units):
         self._waiters = WaitQueue()
 
     def __repr__(self) -> str:
-        cls = self.__class__
-        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
-                f" value={self._value}>")
+        return _repr(self, f"value={self._value}")
 
     def acquire(self, blocking: Any = True, timeout: Any = None) -> bool:
         """Take one unit; see ``threading.Semaphore.acquire``."""
@@ -192,9 +184,6 @@ class Semaphore(Units):
         if task is None:
             self._value += 1
 
-    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
-        self.release()
-
 
 class BoundedSemaphore(Semaphore):
     """A semaphore that raises ValueError when released above its initial value."""
@@ -206,9 +195,7 @@ class BoundedSemaphore(Semaphore):
         self._initial_value = value
 
     def __repr__(self) -> str:
-        cls = self.__class__
-        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
-                f" value={self._value}/{self._initial_value}>")
+        return _repr(self, f"value={self._value}/{self._initial_value}")
 
     def _check_release(self, n: int) -> None:
         if self._value + n > self._initial_value:
@@ -219,11 +206,8 @@ class BoundedSemaphore(Semaphore):
 
 
 class Event:
-    """A green event flag (see ``threading.Event``).
-
-    Its own wait queue rather than the stdlib's ``Condition`` (no ``_cond``):
-    a set/wait round trip costs half as much.
-    """
+    """A green event flag (see ``threading.Event``), with its own wait queue
+    rather than the stdlib's ``Condition``: a set/wait costs half as much."""
 
     def __init__(self) -> None:
         self._m = _mutex()
@@ -231,9 +215,7 @@ class Event:
         self._waiters = WaitQueue()
 
     def __repr__(self) -> str:
-        cls = self.__class__
-        status = "set" if self._flag else "unset"
-        return f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}: {status}>"
+        return _repr(self, "set" if self._flag else "unset")
 
     def _at_fork_reinit(self) -> None:
         self._m = _mutex()
@@ -249,7 +231,8 @@ class Event:
         """Set the flag and wake every waiter."""
         with self._m:
             self._flag = True
-            self._waiters.wake_all(True)
+            if self._waiters:
+                self._waiters.wake_all(True)
 
     def clear(self) -> None:
         """Reset the flag."""
@@ -286,11 +269,8 @@ class Barrier(_std.Barrier):
         self._cond = Condition(Lock())
 
     def __repr__(self) -> str:
-        cls = self.__class__
-        if self.broken:
-            return f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}: broken>"
-        return (f"<{_repr_module(cls)}.{cls.__qualname__} at {id(self):#x}:"
-                f" waiters={self.n_waiting}/{self.parties}>")
+        return _repr(self, "broken" if self.broken
+                     else f"waiters={self.n_waiting}/{self.parties}")
 
     def _wait(self, timeout: Any) -> None:
         try:
@@ -303,29 +283,17 @@ class Barrier(_std.Barrier):
 # ----------------------------------------------------------------- Thread
 
 
-def _current_daemon() -> bool:
-    task = get_hub().current
-    t = green_threads.get(id(task))
-    if t is None:
-        return task is not task.hub.root or _orig_current_thread().daemon
-    return t.daemon
-
-
 class Thread:
-    """A green thread: a dill coroutine with ``threading.Thread``'s interface.
-
-    ``start()`` launches ``run()`` as a green thread (``start_new_thread``) in
-    the calling OS thread's hub; ``join(timeout)`` blocks only the calling
-    coroutine.  Non-daemon green threads are waited for at interpreter exit;
-    daemon ones are closed (canceled) then.  ``run``, the properties and the
-    deprecated accessors are the stdlib's own.
-    """
+    """A green thread: a coroutine of the hub that starts it, with the stdlib's
+    interface (``__init__``, ``run``, the properties and deprecated accessors
+    are the stdlib's own); ``join`` blocks only the calling coroutine."""
 
     _initialized = False
     run = _StdThread.run
     name = _StdThread.name
     ident = _StdThread.ident
     native_id = _StdThread.native_id
+    daemon = _StdThread.daemon
     isDaemon = _StdThread.isDaemon
     setDaemon = _StdThread.setDaemon
     getName = _StdThread.getName
@@ -338,37 +306,17 @@ class Thread:
             # fork) call the patched ``threading.Thread.__init__``.
             _StdThread.__init__(self, group, target, name, args, kwargs, daemon=daemon)
             return
-        assert group is None, "group argument must be None for now"
-        if name:
-            name = str(name)
-        else:
-            name = _newname("Thread-%d")
-            if target is not None:
-                try:
-                    name += f" ({target.__name__})"
-                except AttributeError:
-                    pass
-        self._target = target
-        self._name = name
-        self._args = args
-        self._kwargs = {} if kwargs is None else kwargs
-        self._daemonic = _current_daemon() if daemon is None else bool(daemon)
-        self._ident: Any = None
-        self._native_id: Any = None
-        self._is_started = False
+        _std_thread_init(self, group, target, name, args, kwargs, daemon=daemon)
         self._is_stopped = False
         self._hub: Any = None
         # Held while the thread runs (the stdlib's name): join() waits on it.
         self._tstate_lock: Any = None
-        self._initialized = True
-        self._stderr = _sys.stderr
-        self._invoke_excepthook = _make_invoke_excepthook()
 
     def __repr__(self) -> str:
         assert self._initialized, "Thread.__init__() was not called"
         self.is_alive()  # sets _is_stopped if the thread has ended
         status = "initial"
-        if self._is_started:
+        if self._started.is_set():
             status = "started"
         if self._is_stopped:
             status = "stopped"
@@ -382,9 +330,9 @@ class Thread:
         """Start the thread: ``run()`` becomes a coroutine that runs at once."""
         if not self._initialized:
             raise RuntimeError("thread.__init__() not called")
-        if self._is_started:
+        if self._started.is_set():
             raise RuntimeError("threads can only be started once")
-        self._is_started = True
+        self._started.set()
         self._hub = get_hub()
         lock = self._tstate_lock = _allocate_lock()
         lock.acquire()
@@ -396,7 +344,7 @@ class Thread:
         try:
             starter(self._bootstrap, ())
         except BaseException:
-            self._is_started = False
+            self._started.clear()
             self._tstate_lock = None
             self._shutdown_lock(lock, False)
             raise
@@ -405,10 +353,7 @@ class Thread:
         """Python < 3.13: list (or unlist) a non-daemon thread's lock for ``threading._shutdown``."""
         if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
             with _std._shutdown_locks_lock:
-                if add:
-                    _std._shutdown_locks.add(lock)
-                else:
-                    _std._shutdown_locks.discard(lock)
+                (_std._shutdown_locks.add if add else _std._shutdown_locks.discard)(lock)
 
     def _bootstrap(self) -> None:
         ident = self._ident = get_ident()
@@ -449,7 +394,7 @@ class Thread:
         """Wait until the thread ends, or ``timeout`` seconds (None: forever)."""
         if not self._initialized:
             raise RuntimeError("Thread.__init__() not called")
-        if not self._is_started:
+        if not self._started.is_set():
             raise RuntimeError("cannot join thread before it is started")
         if self._ident is not None and self._ident == get_ident():
             raise RuntimeError("cannot join current thread")
@@ -459,37 +404,21 @@ class Thread:
     def is_alive(self) -> bool:
         """True from ``start()`` until ``run()`` ends."""
         assert self._initialized, "Thread.__init__() not called"
-        if self._is_stopped or not self._is_started:
+        if self._is_stopped or not self._started.is_set():
             return False
         self._wait_for_tstate_lock(False)
         return not self._is_stopped
 
-    @property
-    def daemon(self) -> bool:
-        """Whether the thread is closed (not waited for) at exit."""
-        assert self._initialized, "Thread.__init__() not called"
-        return self._daemonic
-
-    @daemon.setter
-    def daemon(self, daemonic: Any) -> None:
-        if not self._initialized:
-            raise RuntimeError("Thread.__init__() not called")
-        if self._is_started:
-            raise RuntimeError("cannot set daemon status of active thread")
-        self._daemonic = bool(daemonic)
 
 
 class _DummyThread(Thread):
-    """What ``current_thread()`` returns in a coroutine no ``Thread`` started.
-
-    Made without ``ident`` (by the stdlib's ``current_thread()`` in an OS
-    thread ``threading`` does not know), it stands for that OS thread and
-    registers itself in ``threading._active``, as the stdlib's does.
-    """
+    """What ``current_thread()`` returns in a coroutine no ``Thread`` started,
+    or (without ``ident``) the stdlib's in an OS thread ``threading`` does not
+    know; registered in ``threading._active`` as the stdlib's."""
 
     def __init__(self, ident: Any = None, register: bool = True) -> None:
         super().__init__(name=_newname("Dummy-%d"), daemon=True)
-        self._is_started = True
+        self._started.set()
         self._native_id = get_native_id()
         self._ident = _std.get_ident() if ident is None else ident
         if register:
@@ -503,10 +432,15 @@ class _DummyThread(Thread):
         raise RuntimeError("cannot join a dummy thread")
 
 
-# Reused unchanged, with this module's Thread and Event.
+# The stdlib's own, with this module's Thread and Event.
 Timer = green_copy(_std.Timer, (Thread,), globals())
 # The stdlib's, calling ``threading.excepthook`` if it was set, else ours.
 _make_invoke_excepthook = rebind(_std._make_invoke_excepthook, LiveNamespace(_std, globals()))
+
+
+def _invoke_excepthook(thread: Thread) -> None:
+    """Report what ``thread`` raised (an invoker made then, not for each thread)."""
+    _make_invoke_excepthook()(thread)
 
 
 # ------------------------------------------------------------- functions
@@ -564,6 +498,11 @@ def _at_exit() -> None:
             t.join()
     close_threads()
 
+
+# The stdlib's Thread.__init__, on a snapshot of the names it needs (it runs
+# for every thread): this module's Event and current_thread among them.
+_std_thread_init = rebind(_StdThread.__init__, {
+    **vars(_std), **globals(), "_make_invoke_excepthook": lambda: _invoke_excepthook})
 
 try:
     _std._register_atexit(_at_exit)

@@ -562,6 +562,26 @@ def test_cross_os_thread_wakeups():
     assert out == [True]
 
 
+def test_waiter_of_another_os_thread_that_gave_up_gets_nothing():
+    lock = gt.Lock()
+    sem = gt.Semaphore(0)
+    lock.acquire()
+    out = []
+
+    def os_thread():
+        out.append(lock.acquire(timeout=0.01))
+        out.append(sem.acquire(timeout=0.01))
+
+    t = real_threading.Thread(target=os_thread)
+    t.start()
+    t.join()
+    assert out == [False, False]
+    lock.release()  # its dead entry comes first: skipped, the lock is free
+    sem.release()
+    assert lock.acquire(False) and sem.acquire(False)
+    lock.release()
+
+
 # ------------------------------------------------------------------ time
 
 
