@@ -264,17 +264,20 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, Any, Any]:
         return (yield)
     with run.stack:
         _Shared.current = None
-        result = yield from run.phase()
-        leaks = _Leaks(run.hub, run.baseline)
-        report = leaks.report() if leaks else None
-        leaks.close()
-        if report is not None and not run.failed:
+        try:
+            result = yield from run.phase()
+        finally:  # a failed teardown's leftovers must not disturb later tests either
+            leaks = _Leaks(run.hub, run.baseline)
+            report = leaks.report() if leaks and not run.failed else None
+            leaks.close()
+        if report is not None:
             pytest.fail(report, pytrace=False)
         return result
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[Any]:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo) -> Generator[None, Any, Any]:
     """On an active test's failure: the seed, the deadlock tree, the plugin's notes."""
     rep = yield
     run = item.stash.get(_RUN, None)
@@ -305,7 +308,8 @@ class _Shared:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: Any) -> Iterator[Any]:
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef,
+                         request: Any) -> Generator[None, Any, Any]:
     """Note what a module/class/session fixture starts in an active test's setup."""
     run = _Shared.current
     if run is None or fixturedef.scope == "function":

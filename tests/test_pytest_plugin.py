@@ -295,9 +295,18 @@ def test_failed_test_is_not_also_charged_with_its_leaks(make_tests, pytester):
             cr = go(msleep, now() + 60_000)
             assert False, "boom"
             hclose(cr)
+
+        @pytest.fixture
+        def broken():
+            yield
+            raise RuntimeError("teardown broke")
+
+        @pytest.mark.dill
+        def test_teardown_fails(broken):
+            go(msleep, now() + 60_000)
     """)
     result = run_inprocess(pytester)
-    result.assert_outcomes(failed=1)
+    expect(result, "*RuntimeError: teardown broke", failed=1, passed=1, errors=1)
     assert "left behind" not in result.stdout.str()
     assert not unfinished_tasks()
 
@@ -470,6 +479,15 @@ def test_blocking_ms_fails_with_the_stack(make_tests, pytester):
         failed=1,
     )
     assert not dill._detector._detector  # turned off again
+
+
+def test_blocking_is_noted_on_a_test_that_fails_anyway(make_tests, pytester):
+    make_tests(BLOCKING + """
+    assert False, "fails on its own"
+""")
+    result = run_inprocess(pytester, "--dill-blocking-ms=100")
+    expect(result, "E * AssertionError: fails on its own", "*- dill: blocking -*",
+           "dill: blocking detector: a coroutine * held its hub *", failed=1)
 
 
 def test_blocking_is_not_checked_without_the_option(make_tests, pytester):
