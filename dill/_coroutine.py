@@ -77,31 +77,60 @@ def _unpack(fn: Any, args: tuple, kwargs: dict) -> tuple:
     return fn, args, kwargs
 
 
+def _queue(holder: Any) -> WaitQueue:
+    """The wait queue of a bundle's group or of a lone task, made on first use."""
+    q = holder.waiters
+    if q is None:
+        q = holder.waiters = WaitQueue()
+    return q
+
+
+def _await_exit(hub: Hub, holder: Any, op: str, handle: Handle, deadline: int) -> None:
+    """Block the current task until ``holder`` (a group or a lone task) wakes its
+    waiters: one cancelable wait, ``TimedOut``/``Canceled`` on a reason."""
+    task = hub.current
+    q = _queue(holder)
+    q.park(task)
+    v = hub.block(task, op, handle, deadline)
+    if v is not None:
+        q.give_up()
+        raise reason_error(task, v)
+
+
+def _close_wait(hub: Hub, holder: Any, running: Callable[[], Any], handle: Handle) -> None:
+    """Wait uninterruptibly (``hclose``) while ``running()``; an interrupt
+    (KeyboardInterrupt & co, for the root) is raised at once."""
+    cur = hub.current
+    while running():
+        q = _queue(holder)
+        q.park(cur)
+        if hub.block_uncancelable(cur, "hclose", handle) is INTERRUPT:
+            q.give_up()
+            raise reason_error(cur, INTERRUPT)
+
+
 class _Group:
-    """What a bundle (or a single coroutine) tracks about its running tasks."""
+    """What a bundle tracks about its running tasks."""
 
     __slots__ = ("running", "members", "waiters", "failures", "orphaned", "creator")
 
-    def __init__(self, members: dict | None, creator: Task | None = None) -> None:
+    def __init__(self, creator: Task) -> None:
         self.running = 0
-        self.members = members  # running tasks in launch order (bundles only)
+        self.members: dict[Task, None] = {}  # running tasks in launch order
         self.waiters: WaitQueue | None = None  # made on first wait
         self.failures: list[Exception] | None = None
         self.orphaned = False
-        self.creator = creator  # the task that made the bundle (bundles only)
+        self.creator = creator  # the task that made the bundle
 
     def child_exited(self, hub: Hub, task: Task) -> None:
         """Called by the hub when a member task has finished."""
         self.running -= 1
-        if self.members is not None:
-            del self.members[task]
-            del hub.tasks[task]
-        elif self.orphaned:  # nobody will close its handle
-            hub.tasks.pop(task, None)
+        del self.members[task]
+        del hub.tasks[task]
         if task.exc is not None:
             if self.orphaned:
-                report_unraisable(task.exc, task, "a coroutine whose handle was "
-                                  "garbage-collected failed")
+                report_unraisable(task.exc, task, "a coroutine of a garbage-collected "
+                                  "bundle failed")
             elif self.failures is None:
                 self.failures = [task.exc]
             else:
@@ -109,17 +138,10 @@ class _Group:
         if self.running == 0 and self.waiters:
             self.waiters.wake_all()
 
-    def _park(self, task: Task) -> WaitQueue:
-        q = self.waiters
-        if q is None:
-            q = self.waiters = WaitQueue()
-        q.park(task)
-        return q
-
-    def wait(self, hub: Hub, deadline: int, op: str, handle: Handle) -> None:
+    def wait(self, hub: Hub, deadline: int, handle: Handle) -> None:
         """Block the current task until no member runs, or raise ``TimedOut``."""
         if hub.thread_id != get_ident():
-            raise wrong_thread(self)
+            raise wrong_thread(handle)
         task = hub.current
         if task.canceled:
             raise Canceled()
@@ -127,25 +149,13 @@ class _Group:
             return
         if task.group is self:
             raise RuntimeError("a coroutine cannot wait for its own bundle")
-        q = self._park(task)
-        v = hub.block(task, op, handle, deadline)
-        if v is not None:
-            q.give_up()
-            raise reason_error(task, v)
+        _await_exit(hub, self, "bundle_wait", handle, deadline)
 
     def close(self, hub: Hub, handle: Handle) -> None:
         """Cancel every running member and wait (uninterruptibly) until all exited."""
-        if hub.thread_id != get_ident():
-            raise wrong_thread(self)
-        members = self.members
-        for task in list(members) if members is not None else ():
+        for task in list(self.members):
             hub.cancel(task)
-        cur = hub.current
-        while self.running:
-            q = self._park(cur)
-            if hub.block_uncancelable(cur, "hclose", handle) is INTERRUPT:
-                q.give_up()
-                raise reason_error(cur, INTERRUPT)
+        _close_wait(hub, self, lambda: self.running, handle)
 
     def take_failures(self) -> list[Exception]:
         failures, self.failures = self.failures, None
@@ -153,19 +163,20 @@ class _Group:
 
 
 class Coroutine(Handle):
-    """Handle of a coroutine launched by ``go``: a bundle of one.
+    """Handle of a coroutine launched by ``go``.
 
     ``hclose`` cancels it and returns once it has exited; ``wait()`` returns
-    its function's result.
+    its function's result.  A lone coroutine has no group object: its task
+    holds its waiters and its outcome (one object fewer per ``go`` for the
+    garbage collector, which dominates a handle-path ``go``).
     """
 
-    __slots__ = ("_closed", "_hub", "_task", "_group", "__weakref__")
+    __slots__ = ("_closed", "_hub", "_task", "__weakref__")
 
-    def __init__(self, hub: Hub, task: Task, group: _Group) -> None:
+    def __init__(self, hub: Hub, task: Task) -> None:
         self._closed = False
         self._hub = hub
         self._task = task
-        self._group = group
 
     @property
     def finished(self) -> bool:
@@ -181,11 +192,26 @@ class Coroutine(Handle):
         self._check()
         if deadline.__class__ is not int:
             deadline = check_deadline(deadline)
-        self._group.wait(self._hub, deadline, "wait", self)
-        failures = self._group.take_failures()
-        if failures:
-            raise failures[0]
-        return self._task.result
+        hub = self._hub
+        if hub.thread_id != get_ident():
+            raise wrong_thread(self)
+        task = self._task
+        cur = hub.current
+        if cur.canceled:
+            raise Canceled()
+        if not task.finished:
+            if cur is task:
+                raise RuntimeError("a coroutine cannot wait for itself")
+            _await_exit(hub, task, "wait", self, deadline)
+        return self._outcome()
+
+    def _outcome(self) -> Any:
+        task = self._task
+        exc = task.exc
+        if exc is not None:
+            task.exc = None  # raised once
+            raise exc
+        return task.result
 
     def check_close(self) -> None:
         hub = self._hub
@@ -199,26 +225,23 @@ class Coroutine(Handle):
         task = self._task
         if not task.finished:
             hub.cancel(task)
-            self._group.close(hub, self)
+            _close_wait(hub, task, lambda: not task.finished, self)
         hub.tasks.pop(task, None)
-        failures = self._group.take_failures()
-        if failures:
-            raise failures[0]
+        self._outcome()
 
     def __del__(self) -> None:
         if self._closed:
             return
-        group = self._group
-        if group.running:
-            group.orphaned = True
+        task = self._task
+        if not task.finished:
+            task.orphaned = True
             warnings.warn(f"a running coroutine's handle was garbage-collected "
                           f"without hclose: {self!r}", ResourceWarning, source=self)
             return
-        self._hub.tasks.pop(self._task, None)
-        if group.failures:
-            for exc in group.take_failures():
-                report_unraisable(exc, self, "a coroutine failed and its handle was "
-                                  "garbage-collected without wait() or hclose()")
+        self._hub.tasks.pop(task, None)
+        if task.exc is not None:
+            report_unraisable(task.exc, self, "a coroutine failed and its handle was "
+                              "garbage-collected without wait() or hclose()")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("finished" if self._task.finished else "running")
@@ -233,7 +256,7 @@ class Bundle(Handle):
     def __init__(self) -> None:
         self._closed = False
         hub = self._hub = get_hub()
-        self._group = _Group({}, hub.current)
+        self._group = _Group(hub.current)
 
     def go(self, fn: Callable | Call, *args: Any, **kwargs: Any) -> None:
         """Launch ``fn(*args, **kwargs)`` (or a ``@coroutine`` call) in this bundle."""
@@ -250,7 +273,7 @@ class Bundle(Handle):
         self._check()
         if deadline.__class__ is not int:
             deadline = check_deadline(deadline)
-        self._group.wait(self._hub, deadline, "bundle_wait", self)
+        self._group.wait(self._hub, deadline, self)
         _raise_group(self._group)
 
     def __len__(self) -> int:
@@ -306,9 +329,7 @@ def go(fn: Callable | Call, *args: Any, **kwargs: Any) -> Coroutine:
     """
     hub = get_hub()
     fn, args, kwargs = _unpack(fn, args, kwargs)
-    group = _Group(None)
-    task = hub.spawn(fn, args, kwargs, group)
-    return Coroutine(hub, task, group)
+    return Coroutine(hub, hub.spawn(fn, args, kwargs, None))
 
 
 def bundle() -> Bundle:

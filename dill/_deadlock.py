@@ -41,11 +41,9 @@ def _waits_on(task: Task) -> list[Task]:
     obj = task.obj
     if task.op in _HANDLE_OPS:
         group = getattr(obj, "_group", None)
-        if group is None:
-            return []
-        if group.members is not None:  # a bundle: every running member
+        if group is not None:  # a bundle: every running member
             return list(group.members)
-        t = getattr(obj, "_task", None)
+        t = getattr(obj, "_task", None)  # a coroutine
         return [t] if t is not None and not t.finished else []
     owner = getattr(obj, "owner", None)  # a green lock knows who holds it
     if isinstance(owner, Task):

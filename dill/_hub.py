@@ -38,7 +38,6 @@ import threading
 import time
 import traceback
 from collections import deque
-from contextvars import copy_context
 from heapq import heapify, heappop, heappush
 from itertools import count
 from typing import Any, Callable
@@ -140,9 +139,10 @@ class Task:
     * ``canceled``: sticky once set (``hclose``).
     * ``pending_exc``: an exception for the root task (a signal handler's, a
       coroutine's ``KeyboardInterrupt``), raised at its next blocking call.
-    * ``fn``, ``args``, ``kwargs``: the call to run, until it starts;
-      ``func`` keeps the function (for its name) for the task's life.
-    * ``group``: the bundle (``_Group``) it counts in; ``None`` for a root.
+    * ``fn``, ``args``, ``kwargs``: the call to run; ``args`` and ``kwargs``
+      are dropped when it starts, ``fn`` is kept (for its name).
+    * ``group``: the bundle (``_Group``) it counts in; ``None`` for a task
+      launched on its own by ``go`` (and for a root).
     * ``parent``: the task that launched it (``None`` for a root).
     * ``spawned_at`` (``(code, line)`` of the launching call outside dill) and
       ``started`` (``now()`` at launch): recorded only while the hub is
@@ -150,17 +150,24 @@ class Task:
     * ``label``: what the tools call it, when not its function: the green
       ``Thread`` object it runs (its ``name`` is shown).
     * ``result``, ``exc``, ``finished``: its outcome, once ``finished``.
+    * ``waiters`` (a ``WaitQueue``, made on first use) and ``orphaned``: for
+      a task launched by ``go``, who waits for it to exit and whether its
+      handle was garbage-collected (a bundle's group holds these for its
+      members).
     """
 
     __slots__ = (
         "greenlet", "hub", "waiting", "epoch", "resume", "canceled", "pending_exc",
         "op", "obj", "deadline", "since",
-        "fn", "args", "kwargs", "func", "group", "parent", "spawned_at", "started", "label",
-        "result", "exc", "finished", "__weakref__",
+        "fn", "args", "kwargs", "group", "parent", "spawned_at", "started", "label",
+        "result", "exc", "finished", "waiters", "orphaned", "__weakref__",
     )
 
     def __init__(self, hub: "Hub", fn: Any = None, args: Any = (), kwargs: Any = None,
                  group: Any = None) -> None:
+        # Only what is read before it is written: the wait record is written
+        # by every block before ``waiting`` is set, ``parent`` by spawn, and the
+        # tools' fields are read with defaults (spawn cost: fewer stores).
         self.greenlet: Any = None
         self.hub = hub
         self.waiting = NOT_WAITING
@@ -168,22 +175,15 @@ class Task:
         self.resume: Any = None
         self.canceled = False
         self.pending_exc: BaseException | None = None
-        self.op: str | None = None
-        self.obj: Any = None
-        self.deadline = -1
-        self.since = 0
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.func = fn
         self.group = group
-        self.parent: Task | None = None
-        self.spawned_at: Any = None
-        self.started = 0
-        self.label: Any = None
         self.result: Any = None
         self.exc: Exception | None = None
         self.finished = False
+        self.waiters: Any = None
+        self.orphaned = False
 
     # What the tools (tracers, the tree) see of a task.
     @property
@@ -479,16 +479,19 @@ class Hub:
             record_spawn(task)
             if self.tracing is not None:
                 self.tracing.on_spawn(task)
-        group.running += 1
-        if group.members is not None:
+        if group is not None:
+            group.running += 1
             group.members[task] = None
         idle = self.idle
         g = idle.pop() if idle else greenlet(self._worker, self.loop_task.greenlet)
         # The coroutine runs in a copy of the spawner's context variables.  Set
         # on the (not running) greenlet rather than through Context.run, which
         # would re-enter the interpreter and leave a deeper C stack to save at
-        # every switch.
-        g.gr_context = copy_context()
+        # every switch.  An empty context is not copied: None gives the new
+        # task a fresh one on first use, and one object fewer per spawn for the
+        # garbage collector (which costs a handle-path go more than anything).
+        ctx = getcurrent().gr_context
+        g.gr_context = ctx.copy() if ctx else None
         task.greenlet = g
         self.ready.append(cur)
         self.current = task
@@ -518,7 +521,7 @@ class Hub:
 
     def _run(self, task: Task) -> None:
         fn, args, kwargs = task.fn, task.args, task.kwargs
-        task.fn = task.args = task.kwargs = None
+        task.args = task.kwargs = None
         try:
             if kwargs:
                 task.result = fn(*args, **kwargs)
@@ -534,7 +537,23 @@ class Hub:
             self.interrupt_root(e)
         task.finished = True
         task.greenlet = None
-        task.group.child_exited(self, task)
+        group = task.group
+        if group is None:
+            self._lone_exited(task)
+        else:
+            group.child_exited(self, task)
+
+    def _lone_exited(self, task: Task) -> None:
+        """A task launched on its own (``go``) finished: wake who waits for it."""
+        if task.orphaned:  # its handle was garbage-collected: nobody will look
+            del self.tasks[task]
+            if task.exc is not None:
+                report_unraisable(task.exc, task, "a coroutine whose handle was "
+                                  "garbage-collected failed")
+                task.exc = None
+        q = task.waiters
+        if q:
+            q.wake_all()
 
     # ------------------------------------------------------------------- loop
 

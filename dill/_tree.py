@@ -125,10 +125,10 @@ def task_kind_and_name(task: Task) -> tuple[str, str]:
         return "hub", "hub"
     if task is hub.root:
         return "root", f"root (thread {_thread_name(hub.thread_id)})"
-    thread = task.label
+    thread = getattr(task, "label", None)
     if thread is not None:
         return "thread", str(getattr(thread, "name", thread))
-    fn = task.func
+    fn = task.fn
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return "coroutine", name
 
@@ -157,7 +157,8 @@ def task_info(hub: Hub, task: Task) -> TaskInfo:
     else:
         state = "ready"
     info = TaskInfo(id=id(task), kind=kind, name=name, state=state, canceled=task.canceled,
-                    spawned_at=_site(task.spawned_at), started=task.started or None)
+                    spawned_at=_site(getattr(task, "spawned_at", None)),
+                    started=getattr(task, "started", None))
     if state == "blocked":
         info.op = task.op
         info.obj = _short_repr(task.obj)
@@ -186,7 +187,7 @@ def snapshot(hub: Hub) -> TaskInfo:
     bundles: dict[int, TaskInfo] = {}
     for t in tasks:
         group = t.group
-        if group is not None and group.members is not None:  # a bundle member
+        if group is not None:  # a bundle member
             b = bundles.get(id(group))
             if b is None:
                 b = bundles[id(group)] = TaskInfo(

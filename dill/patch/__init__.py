@@ -28,6 +28,7 @@ MODULES = {
     "selectors": "dill.green.selectors",
     "ssl": "dill.green.ssl",
     "subprocess": "dill.green.subprocess",
+    "signal": "dill.green.signal",
 }
 # Patched along with a keyword's module.
 _COMPANIONS = {"threading": [("_thread", "dill.green.thread")]}
@@ -128,14 +129,15 @@ def _shield_dill(names: list) -> None:
 
 def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
           ssl: bool = True, time: bool = True, queue: bool = True,
-          subprocess: bool = True, selectors: bool = True) -> dict:
+          subprocess: bool = True, selectors: bool = True, signal: bool = True) -> dict:
     """Make the stdlib's blocking modules green for the whole process.
 
     Replaces, on the real module objects (so ``import threading`` anywhere,
     before or after, sees them): ``threading`` (and ``_thread``), ``queue``,
     ``time.sleep``, and ``socket``, ``select``, ``selectors``, ``ssl``,
-    ``subprocess`` when dill provides them.  Pass ``name=False`` to keep a
-    module as it is.  Returns ``{module: True (patched) / False (not)}``.
+    ``subprocess`` when dill provides them, and ``signal.signal`` (what a
+    handler raises goes to the main thread's root code: ``dill._signals``).
+    Pass ``name=False`` to keep a module as it is.  Returns ``{module: True (patched) / False (not)}``.
 
     Call it early, from the main thread, before other OS threads run (else
     ``RuntimeError`` naming them; dill's own ``to_thread`` workers are fine).
@@ -150,7 +152,7 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
 
     wanted = {"threading": threading, "socket": socket, "select": select, "ssl": ssl,
               "time": time, "queue": queue, "subprocess": subprocess,
-              "selectors": selectors}
+              "selectors": selectors, "signal": signal}
     for k, v in wanted.items():
         if not isinstance(v, bool):
             raise TypeError(f"patch(): {k}= must be True or False, not {type(v).__name__}")

@@ -11,7 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-KEYS = ["threading", "queue", "time", "socket", "select", "selectors", "ssl", "subprocess"]
+KEYS = ["threading", "queue", "time", "socket", "select", "selectors", "ssl", "subprocess",
+        "signal"]
 
 
 def py(code, *args, patched=False):
