@@ -71,3 +71,18 @@ def test_child_refuses_a_mode_whose_patching_is_not_in_effect():
     with pytest.raises(SystemExit, match="not patched"):
         runner._check_patched("dill")
     runner._check_patched("plain")
+
+
+def test_rerun_replaces_only_the_selected_pairs(tmp_path, monkeypatch):
+    path = str(tmp_path / "r.json")
+    runner.save_results(path, {"test_a:plain": _result("test_a", "plain", 1),
+                               "test_a:dill": _result("test_a", "dill", 1)},
+                        runner.environment())
+    monkeypatch.setattr(runner, "run_module",
+                        lambda module, mode, mt, tt: _result(module, mode, 7))
+    args = argparse.Namespace(rerun=True, results=path, jobs=1, module_timeout=1,
+                              test_timeout=1)
+    runner.run_all(["test_a"], ["dill"], args)
+    saved = runner.load_results(path)
+    assert saved["test_a:dill"]["counts"]["PASS"] == 7
+    assert saved["test_a:plain"]["counts"]["PASS"] == 1
