@@ -41,6 +41,18 @@ Empty = _std.Empty
 Full = _std.Full
 
 Queue = green_copy(_std.Queue, (object,), globals())
+
+
+def _name_waits(self: Any, maxsize: int = 0) -> None:
+    """The stdlib's ``__init__``, then its conditions' waits named for the tools."""
+    _init(self, maxsize)
+    self.not_empty._waits_as = ("queue.get", self)
+    self.not_full._waits_as = ("queue.put", self)
+    self.all_tasks_done._waits_as = ("join", self)
+
+
+_init = Queue.__init__
+Queue.__init__ = _name_waits
 PriorityQueue = green_copy(_std.PriorityQueue, (Queue,), globals())
 LifoQueue = green_copy(_std.LifoQueue, (Queue,), globals())
 Queue.__doc__ = ("Create a green queue object with a given maximum size (see "

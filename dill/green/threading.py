@@ -95,6 +95,7 @@ class Condition(_std.Condition):
             self._is_owned = lock.locked  # what the acquire(False) probe finds, cheaper
         self._m = _mutex()
         self._waiters = WaitQueue()
+        self._waits_as = ("condition", self)  # the wait record (a queue names its own)
 
     def wait(self, timeout: Any = None) -> bool:
         """Release the lock, wait for a notify (True) or the timeout (False),
@@ -116,7 +117,7 @@ class Condition(_std.Condition):
         except BaseException:
             m.release()
             raise
-        v = wait_in(self._waiters, m, "condition", self, deadline)
+        v = wait_in(self._waiters, m, *self._waits_as, deadline)
         self._acquire_restore(saved)
         if v is True or v is TIMEOUT:
             return v is True
