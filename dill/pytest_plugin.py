@@ -308,8 +308,7 @@ class _Shared:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef,
-                         request: Any) -> Generator[None, Any, Any]:
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef) -> Generator[None, Any, Any]:
     """Note what a module/class/session fixture starts in an active test's setup."""
     run = _Shared.current
     if run is None or fixturedef.scope == "function":
@@ -471,6 +470,11 @@ class _Deadline:
       (``Hub.call_threadsafe``): it reaches a root blocked in dill or code
       that passes through the hub, not a loop that never does.  The thread
       counts as a foreign thread for ``dill.patch()`` called inside the test.
+
+    Limits: a test that installs its own SIGALRM handler, or calls
+    ``signal.alarm``/``setitimer``, while the plugin's alarm is set replaces
+    it; in watchdog mode a loop that never enters dill is not stopped (the
+    owner of SIGALRM, e.g. pytest-timeout, is then the one to stop it).
     """
 
     def __init__(self, hub: Hub, seconds: float) -> None:

@@ -363,6 +363,13 @@ def test_coroutine_spins():
     msleep(now() + 60_000)
 
 @pytest.mark.dill(timeout=0.3)
+def test_coroutine_spins_and_the_root_never_blocks_again():
+    def spin():
+        while True:
+            pass
+    go(spin)                          # returns once spin is stopped; the test ends
+
+@pytest.mark.dill(timeout=0.3)
 def test_root_sleeps_outside_dill():
     time.sleep(60)
 
@@ -384,9 +391,9 @@ def test_later_tests_run_clean():
 def test_timeout_fails_hangs_with_the_tree_sigalrm(make_tests, pytester):
     make_tests(TIMEOUTS)
     result = run_subprocess(pytester)
-    result.assert_outcomes(failed=5, passed=1)
+    result.assert_outcomes(failed=6, passed=1)
     out = result.stdout.str()
-    assert out.count("dill: timeout: the test was still running after 0.3 s") == 5
+    assert out.count("dill: timeout: the test was still running after 0.3 s") == 6
     expect(
         result,
         "*_ test_root_blocked_in_dill _*",
