@@ -147,12 +147,13 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
     if deadline == 0:
         raise TimedOut()
     sq = h.sendq
-    sq.append((task, task.epoch, -1, value))
+    e = (task, task.epoch, -1, value)
+    sq.append(e)
     v = hub.block(task, "chsend", ch, deadline)
     if v is None:
         return
     if v is not DONE and v is not CLOSED:  # those emptied the queue
-        sq.give_up()
+        sq.withdraw(e)
     raise reason_error(task, v)
 
 
@@ -206,12 +207,13 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
     if deadline == 0:
         raise TimedOut()
     rq = h.recvq
-    rq.append((task, task.epoch, -1, None))
+    e = (task, task.epoch, -1, None)
+    rq.append(e)
     v = hub.block(task, "chrecv", ch, deadline)
     if v.__class__ is not Reason:
         return v
     if v is not DONE and v is not CLOSED:  # those emptied the queue
-        rq.give_up()
+        rq.withdraw(e)
     raise reason_error(task, v)
 
 
@@ -322,31 +324,32 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
         i += 1
     if deadline == 0:
         raise TimedOut()
-    # Park on every clause; the first to fire wins, the others' entries die.
+    # Park on every clause; the first to fire wins, the others are withdrawn.
     epoch = task.epoch
-    queues = []
+    parked = []
     i = 0
     for cl in clauses:
         if cl[0] == CHRECV:
             q = cl[1]._in.recvq
-            q.append((task, epoch, i, None))
+            e = (task, epoch, i, None)
         else:
             q = cl[1]._out.sendq
-            q.append((task, epoch, i, cl[2]))
-        queues.append(q)
+            e = (task, epoch, i, cl[2])
+        q.append(e)
+        parked.append((q, e))
         i += 1
     v = hub.block(task, "choose", clauses, deadline)
     if v.__class__ is Reason:
-        for q in queues:
-            q.give_up()
+        for q, e in parked:
+            q.withdraw(e)
         raise reason_error(task, v)
     index, value = v
     # The winning clause's waker popped its entry (or, on DONE/CLOSED, emptied
-    # that queue); every other clause's entry is now dead.
-    won = queues[index]
-    for q in queues:
+    # that queue); withdraw every other clause's.
+    won = parked[index][0]
+    for q, e in parked:
         if q is not won:
-            q.give_up()
+            q.withdraw(e)
     if value.__class__ is Reason:
         raise _clause_error(reason_error(task, value), index)
     return v

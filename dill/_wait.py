@@ -12,8 +12,10 @@ value)``:
   ``value`` is what a blocked sender offers (``None`` elsewhere).
 
 Deletion is lazy, as in the timer heap: a waiter that gives up leaves its
-entry where it is and calls ``give_up()``; wakers skip dead entries as they
-pop them; when dead entries are the majority the queue compacts itself.  So
+entry where it is and calls ``give_up()`` (``withdraw`` first drops it at
+once when it is the newest entry, the common case); wakers skip dead entries
+as they pop them; when dead entries are the majority the queue compacts
+itself.  So
 park, wake and give-up are all O(1) amortized, where ``list.remove`` was O(n)
 (closing 40,000 receivers newest-first took 21.7 s with it).  A deque append
 plus popleft costs 24 ns here, a linked-list unlink 65-108 ns: this keeps the
@@ -79,6 +81,15 @@ class WaitQueue(deque):
             self.popleft()
             self.dead -= 1
         return False
+
+    def withdraw(self, entry: tuple) -> None:
+        """The wait of ``entry`` ended some other way: drop the entry at once
+        when it is the newest (the common case, nobody parked after it),
+        else leave it dead for wakers to skip (``give_up``)."""
+        if self and self[-1] is entry:
+            self.pop()
+        else:
+            self.give_up()
 
     def give_up(self) -> None:
         """One entry of this queue belongs to a wait that ended elsewhere."""
