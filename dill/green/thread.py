@@ -275,9 +275,15 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
         raise TypeError("optional 3rd arg must be a dictionary")
     if not callable(function):
         raise TypeError("first arg must be callable")
+    ident = spawn_thread(function, args, kwargs or {})
+    raise_pending()
+    return ident
+
+
+def spawn_thread(function: Any, args: tuple = (), kwargs: Any = None) -> int:
+    """``start_new_thread`` without its argument checks and ``raise_pending``."""
     idents: list = []
     thread_bundle().go(_run_thread, function, args, kwargs or {}, idents)
-    raise_pending()
     return idents[0]
 
 
@@ -333,12 +339,9 @@ class _local:
 
 
 def _per_coroutine(op: Any, writes: bool) -> Any:
-    """``op(self, name, *value)`` run with the calling coroutine's dict as the
-    object's ``__dict__`` (made, and ``__init__`` run, on its first touch).
-
-    The dict that was there is put back after: the object never keeps a
-    finished coroutine's values alive.
-    """
+    """``op(self, name, *value)`` on the calling coroutine's dict (made, and
+    ``__init__`` run, on its first touch), swapped in as ``__dict__`` and out
+    again after: the object never keeps a finished coroutine's values alive."""
 
     def method(self: _local, name: str, *value: Any) -> Any:
         if writes and name == "__dict__":

@@ -36,8 +36,7 @@ from ._sync import Units, deadline_in, green_copy, hand_over, wait_in
 from ._util import LiveNamespace, rebind
 from .thread import (
     LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock, close_threads,
-    get_ident, get_native_id, green_threads, raise_pending,
-    start_new_thread as _start_new_thread,
+    get_ident, get_native_id, green_threads, raise_pending, spawn_thread,
 )
 
 # The stdlib's names (a newer Python's too), where this module has none.
@@ -49,8 +48,10 @@ del _name
 # Originals of the real module, captured before anything can patch them.
 _orig_current_thread = _std.current_thread
 _orig_enumerate = _std.enumerate
-# threading._start_new_thread exists up to Python 3.12 (3.13: _start_joinable_thread).
-_orig_start_new_thread = getattr(_std, "_start_new_thread", None)
+# What Thread.start calls (a test may replace it): up to Python 3.12
+# threading._start_new_thread, then _start_joinable_thread.
+_STARTER = "_start_new_thread" if hasattr(_std, "_start_new_thread") else "_start_joinable_thread"
+_orig_starter = getattr(_std, _STARTER)
 _StdThread = _std.Thread
 _newname = _std._newname
 _std_active = _std._active
@@ -69,8 +70,7 @@ __implements__ = [
     "enumerate", "active_count", "activeCount", "main_thread", "get_ident",
     "_DummyThread", "_allocate_lock",
 ]
-# Not ``_start_new_thread``: the stdlib's own Thread class (dill's workers,
-# ``get_original``) must still start OS threads.
+# (Not _start_new_thread: the stdlib's Thread, dill's workers', starts OS threads.)
 
 _CRLock = RLock
 
@@ -338,17 +338,15 @@ class Thread:
         lock = self._tstate_lock = _allocate_lock()
         lock.acquire()
         self._shutdown_lock(lock, True)
-        # A test may replace threading._start_new_thread: let it start us, or fail.
-        starter = getattr(_std, "_start_new_thread", None)
-        if starter is None or starter is _orig_start_new_thread:
-            starter = _start_new_thread
+        starter = getattr(_std, _STARTER)
         try:
-            starter(self._bootstrap, ())
+            (spawn_thread if starter is _orig_starter else starter)(self._bootstrap, ())
         except BaseException:
             self._started.clear()
             self._tstate_lock = None
             self._shutdown_lock(lock, False)
             raise
+        raise_pending()
 
     def _shutdown_lock(self, lock: Any, add: bool) -> None:
         """Python < 3.13: list (or unlist) a non-daemon thread's lock for ``threading._shutdown``."""
@@ -427,7 +425,9 @@ class _DummyThread(Thread):
                 _std_active[self._ident] = self
 
     def is_alive(self) -> bool:
-        return True
+        if self._started.is_set():
+            return True
+        raise RuntimeError("thread is not alive")
 
     def join(self, timeout: Any = None) -> None:
         raise RuntimeError("cannot join a dummy thread")
@@ -481,8 +481,7 @@ activeCount = rebind(_std.activeCount, globals())
 
 
 def _at_exit() -> None:
-    """Interpreter exit (from ``threading._shutdown``): join non-daemon green
-    threads of this hub, then close the others."""
+    """At exit (``threading._shutdown``): join this hub's non-daemon green threads, close the rest."""
     if _HAVE_SHUTDOWN_LOCKS:  # _at_exit joins them: out of threading._shutdown's list
         with _std._shutdown_locks_lock:
             _std._shutdown_locks.difference_update(

@@ -456,6 +456,17 @@ def test_join_canceled_and_thread_closed():
     ev.set()
 
 
+def test_keyboard_interrupt_of_a_thread_reaches_start_which_still_started_it():
+    from dill._hub import get_hub
+
+    # What a signal handler does with a KeyboardInterrupt raised in a thread.
+    t = gt.Thread(target=lambda: get_hub().interrupt_root(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        t.start()
+    t.join()  # started all the same: the interrupt came after
+    assert not t.is_alive()
+
+
 def test_timer():
     got = []
     t = gt.Timer(0.005, got.append, args=[1])
