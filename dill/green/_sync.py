@@ -35,12 +35,7 @@ _granted: set = set()
 
 def seconds(timeout: Any) -> Any:
     """``timeout`` as a number, with the stdlib's TypeError for anything else."""
-    c = timeout.__class__
-    if c is float or c is int:
-        return timeout
-    if isinstance(timeout, float):
-        return float(timeout)
-    return operator.index(timeout)
+    return timeout if isinstance(timeout, float) else operator.index(timeout)
 
 
 def deadline_in(timeout: Any) -> int:
@@ -50,14 +45,10 @@ def deadline_in(timeout: Any) -> int:
     is rounded up from nanoseconds, so that the wait lasts at least ``timeout``
     (a deadline ``d`` fires once ``now() >= d``).  NaN raises ValueError.
     """
-    if timeout is None:
+    if timeout is None or timeout == math.inf:
         return -1
     if timeout <= 0:
         return 0
-    if timeout == math.inf:
-        return -1
-    if timeout != timeout:
-        raise ValueError("Invalid value NaN (not a number)")
     return -(-(monotonic_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
 
 
@@ -88,7 +79,7 @@ def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,
         token.release()
     if v is not True:
         with m:
-            q.give_up()
+            q.withdraw(entry)
             if entry not in _granted:
                 return v
     if _granted:

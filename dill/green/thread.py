@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import _thread as _real
 import functools as _functools
+import sys as _sys
+import warnings as _warnings
 # The originals, bound before dill.patch() can replace them.
 from _thread import TIMEOUT_MAX, error, exit, exit_thread, get_native_id, interrupt_main
 from _thread import allocate_lock as _mutex
@@ -50,6 +52,10 @@ __implements__ = [
     "LockType", "RLock", "allocate_lock", "allocate", "start_new_thread", "start_new",
     "get_ident", "_local", "_count",
 ]
+
+
+# Python 3.13 made the lock type its own constructor (threading.Lock is it).
+LOCK_IS_A_TYPE = _sys.version_info >= (3, 13)
 
 
 def _me() -> Any:
@@ -117,9 +123,11 @@ class LockType(_Lock):
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is LockType:
+        if cls is LockType and not LOCK_IS_A_TYPE:
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
-        return object.__new__(cls)
+        self = object.__new__(cls)
+        self._init()
+        return self
 
     def release(self) -> None:
         """Release the lock (from any coroutine); hands it to the first waiter."""
@@ -168,6 +176,9 @@ class RLock(_Lock):
     __slots__ = ("_count",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if (args or kwargs) and LOCK_IS_A_TYPE:
+            _warnings.warn("Passing arguments to RLock is deprecated and will be removed "
+                           "in 3.15", DeprecationWarning, stacklevel=2)
         self._init()
         self._count = 0
 

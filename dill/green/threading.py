@@ -35,7 +35,7 @@ from .._wait import WaitQueue
 from ._sync import Units, deadline_in, green_copy, hand_over, wait_in
 from ._util import LiveNamespace, rebind
 from .thread import (
-    LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock, close_threads,
+    LOCK_IS_A_TYPE, LockType, RLock, _local, _mutex, allocate_lock as _allocate_lock, close_threads,
     get_ident, get_native_id, green_threads, raise_pending, spawn_thread,
 )
 
@@ -60,7 +60,7 @@ _std_active_limbo_lock = _std._active_limbo_lock
 # threads in threading._shutdown_locks (looked up each time: a fork replaces it).
 _HAVE_SHUTDOWN_LOCKS = hasattr(_std, "_shutdown_locks")
 
-Lock = _allocate_lock
+Lock = LockType if LOCK_IS_A_TYPE else _allocate_lock
 local = _local
 
 # What dill.patch() copies onto the real ``threading`` module.
