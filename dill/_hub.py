@@ -74,6 +74,15 @@ def now() -> int:
     return _monotonic_ns() // 1_000_000
 
 
+def now_ns() -> int:
+    """``now()`` in nanoseconds: the base of every seconds-to-deadline conversion."""
+    if _virtual_clocks:
+        hub = getattr(_local, "hub", None)
+        if hub is not None and hub.vclock is not None:
+            return hub.vclock.ms * 1_000_000
+    return _monotonic_ns()
+
+
 class Reason:
     """Why a waiting task was woken, when it was not handed a value."""
 

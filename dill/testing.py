@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from . import _hub
-from ._clock import VirtualClock
+from ._clock import VirtualClock, install_stdlib_clocks, uninstall_stdlib_clocks
 
 __all__ = ["virtual_clock", "seed_scheduler", "VirtualClock"]
 
@@ -42,13 +42,26 @@ def virtual_clock(autojump: bool = True, start: int | None = None) -> Iterator[V
     if hub.vclock is not None:
         raise RuntimeError("a virtual clock is already active in this thread's hub")
     clock = VirtualClock(hub, autojump, start)
+    stdlib = _time_is_patched()
     hub.vclock = clock
     _hub._virtual_clocks += 1
+    if stdlib:
+        install_stdlib_clocks()
     try:
         yield clock
     finally:
+        if stdlib:
+            uninstall_stdlib_clocks()
         hub.vclock = None
         _hub._virtual_clocks -= 1
+
+
+def _time_is_patched() -> bool:
+    """True once ``dill.patch()`` made ``time`` green."""
+    import sys
+
+    patch = sys.modules.get("dill.patch")
+    return bool(patch is not None and (patch._result or {}).get("time"))
 
 
 def _check_seed(seed: int) -> int:

@@ -15,11 +15,10 @@ import math
 import operator
 import threading
 import types
-from time import monotonic_ns
 from typing import Any
 
 from .._errors import Canceled
-from .._hub import TIMEOUT, RemoteWait, get_hub, reason_error
+from .._hub import TIMEOUT, RemoteWait, get_hub, now_ns, reason_error
 from .._wait import WaitQueue, entry_live
 from ._util import rebind
 
@@ -44,12 +43,13 @@ def deadline_in(timeout: Any) -> int:
     ``None`` (or infinity) is -1, never; ``<= 0`` is 0, try once; otherwise it
     is rounded up from nanoseconds, so that the wait lasts at least ``timeout``
     (a deadline ``d`` fires once ``now() >= d``).  NaN raises ValueError.
+    Virtual inside ``dill.testing.virtual_clock`` (``now_ns``).
     """
     if timeout is None or timeout == math.inf:
         return -1
     if timeout <= 0:
         return 0
-    return -(-(monotonic_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
+    return -(-(now_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
 
 
 def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,
@@ -82,8 +82,7 @@ def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,
             q.withdraw(entry)
             if entry not in _granted:
                 return v
-    if _granted:
-        _granted.discard(entry)
+    _granted.discard(entry)
     return True
 
 
@@ -95,8 +94,7 @@ def hand_over(q: WaitQueue) -> Any:
         e = q[0]
         t = e[0]
         if t.hub.thread_id != me:
-            # Another thread's waiter that has not given up yet: its wait has not
-            # ended or it will take the mutex to settle it (wait_in keeps this).
+            # Not given up yet (wait_in settles it under the mutex, keeping this).
             if t.epoch == e[1]:
                 _granted.add(e)
                 break
