@@ -48,8 +48,7 @@ del _name
 # Originals of the real module, captured before anything can patch them.
 _orig_current_thread = _std.current_thread
 _orig_enumerate = _std.enumerate
-# What Thread.start calls (a test may replace it): up to Python 3.12
-# threading._start_new_thread, then _start_joinable_thread.
+# What Thread.start calls, which a test may replace (3.13: _start_joinable_thread).
 _STARTER = "_start_new_thread" if hasattr(_std, "_start_new_thread") else "_start_joinable_thread"
 _orig_starter = getattr(_std, _STARTER)
 _StdThread = _std.Thread
@@ -457,8 +456,7 @@ def current_thread() -> Any:
     if t is not None:
         return t
     if ident in green_threads:
-        # A thread of _thread.start_new_thread: one dummy, in threading._active,
-        # as the stdlib does for a foreign thread.
+        # A bare start_new_thread's: one dummy, as the stdlib makes for a foreign thread.
         t = _std_active.get(ident)
         return t if isinstance(t, _DummyThread) else _DummyThread(ident)
     return _DummyThread(ident, register=False)  # a plain coroutine: a fresh one each time
