@@ -45,7 +45,7 @@ def _waits_on(task: Task) -> list[Task]:
             return list(group.members)
         t = getattr(obj, "_task", None)  # a coroutine
         return [t] if t is not None and not t.finished else []
-    owner = getattr(obj, "owner", None)  # a green lock knows who holds it
+    owner = getattr(obj, "_owner", None)  # a green lock knows who holds it
     if isinstance(owner, Task):
         return [owner]
     return []

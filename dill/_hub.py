@@ -223,9 +223,12 @@ def task_kind_and_name(task: Task) -> tuple[str, str]:
     if task is hub.root:
         t = threading._active.get(hub.thread_id)  # never blocks, even when patched
         return "root", f"root (thread {t.name if t is not None else hub.thread_id})"
-    thread = getattr(task, "label", None)
+    thread = getattr(task, "label", None)  # a green thread: its Thread or function
     if thread is not None:
-        return "thread", str(getattr(thread, "name", thread))
+        name = getattr(thread, "name", None)
+        if not isinstance(name, str):
+            name = getattr(thread, "__qualname__", None) or repr(thread)
+        return "thread", name
     fn = task.fn
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return "coroutine", name

@@ -15,11 +15,10 @@ import math
 import operator
 import threading
 import types
-from time import monotonic_ns
 from typing import Any
 
 from .._errors import Canceled
-from .._hub import TIMEOUT, RemoteWait, get_hub, reason_error
+from .._hub import TIMEOUT, RemoteWait, get_hub, now_ns, reason_error
 from .._wait import WaitQueue, entry_live
 from ._util import rebind
 
@@ -44,12 +43,13 @@ def deadline_in(timeout: Any) -> int:
     ``None`` (or infinity) is -1, never; ``<= 0`` is 0, try once; otherwise it
     is rounded up from nanoseconds, so that the wait lasts at least ``timeout``
     (a deadline ``d`` fires once ``now() >= d``).  NaN raises ValueError.
+    Virtual inside ``dill.testing.virtual_clock`` (``now_ns``).
     """
     if timeout is None or timeout == math.inf:
         return -1
     if timeout <= 0:
         return 0
-    return -(-(monotonic_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
+    return -(-(now_ns() + math.ceil(timeout * 1e9)) // 1_000_000)
 
 
 def wait_in(q: WaitQueue, m: Any, op: str, obj: Any, deadline: int,

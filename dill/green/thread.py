@@ -304,6 +304,9 @@ def _run_thread(function: Any, args: tuple, kwargs: dict, idents: list) -> None:
     ident = get_ident()
     idents.append(ident)
     green_threads[ident] = None
+    # For the tools: the Thread object (threading.Thread.start runs its bound
+    # _bootstrap here), else the function: its kind is "thread".
+    get_hub().current.label = getattr(function, "__self__", function)
     try:
         function(*args, **kwargs)
     except (SystemExit, Canceled):
