@@ -16,6 +16,9 @@ from typing import Callable
 # The sizes are the long mode; the short mode (CI) runs a twentieth.
 SCALES = {"short": 1 / 20, "long": 1.0}
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# The timer heap deletes lazily: besides the live entries it may hold up to
+# about a thousand dead ones (and as many as live) before it compacts.
+TIMER_SLACK = 2048
 
 
 class Scenario:

@@ -17,12 +17,12 @@ import socket
 
 from dill import bundle, chmake, chrecv, chsend, fdclean, fdin, go, hclose, msleep, now
 
-from ._common import Curve, Scenario, hub_metrics
+from ._common import TIMER_SLACK, Curve, Scenario, hub_metrics
 
 SAMPLES = 20
 FAR = 3_600_000  # an hour: these deadlines are never reached
 # How far a gauge's last quarter may rise above its warm-up level.
-TOLERANCE = {"tasks": 2, "idle_greenlets": 8, "timers": 64, "fdwaits": 1, "fds": 2,
+TOLERANCE = {"tasks": 2, "idle_greenlets": 8, "timers": TIMER_SLACK, "fdwaits": 1, "fds": 2,
              "rss_kb": 8192}
 
 
