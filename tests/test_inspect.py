@@ -183,9 +183,11 @@ def test_a_thousand_green_threads_under_dill_patch(child, inspect_env):
     r = _dump(proc.pid)
     assert r.returncode == 0, r.stderr
     start = f"spawned at {proc.args[-1]}:{_line(THOUSAND_THREADS, 't.start()')}"
-    waiters = [ln for ln in r.stdout.splitlines() if ln.endswith(start)]
+    waiters = [ln.strip() for ln in r.stdout.splitlines() if "thread waiter-" in ln]
     assert len(waiters) == 1000, r.stdout[:2000]
-    assert all("[blocked]  event(<threading.Event" in ln for ln in waiters), waiters[0]
+    for i, ln in enumerate(waiters):
+        assert ln.startswith(f"thread waiter-{i} [blocked]  event(<threading.Event"), ln
+        assert ln.endswith(start), ln
     _finish(proc)
 
 
