@@ -521,11 +521,17 @@ class Hub:
         task.greenlet = g
         self.ready.append(cur)
         self.current = task
-        g.switch(task)
+        g.switch()
         return task
 
-    def _worker(self, task: Task) -> None:
-        """Body of a worker greenlet: run tasks until the idle pool is full."""
+    def _worker(self) -> None:
+        """Body of a worker greenlet: run tasks until the idle pool is full.
+
+        Its task is ``hub.current`` whenever it is switched to: passing it as
+        an argument would keep the first one alive in the call's argument
+        tuple for as long as the worker lives.
+        """
+        task = self.current
         me = task.greenlet
         idle = self.idle
         while True:
@@ -534,8 +540,9 @@ class Hub:
                 self.current = self.loop_task
                 return  # the greenlet dies; its parent, the hub loop, takes over
             idle.append(me)
+            task = None  # a parked worker must not keep its last task alive
             # Park: switch to the next ready task; spawn() switches back to us
-            # with the next task to run.
+            # when it has a new task for us.
             b = self.budget - 1
             if b <= 0:
                 b = self._tick()
@@ -543,7 +550,8 @@ class Hub:
             ready = self.ready
             nxt = ready.popleft() if ready else self.loop_task
             self.current = nxt
-            task = nxt.greenlet.switch()
+            nxt.greenlet.switch()
+            task = self.current  # spawn() handed us a new task
 
     def _run(self, task: Task) -> None:
         fn, args, kwargs = task.fn, task.args, task.kwargs
