@@ -191,6 +191,33 @@ def test_a_thousand_green_threads_under_dill_patch(child, inspect_env):
     _finish(proc)
 
 
+TWO_HUBS = """
+    import sys
+    import threading
+    import dill
+
+    def other():
+        dill.msleep(dill.now() + 60_000)
+
+    t = threading.Thread(target=other, name="other", daemon=True)
+    t.start()
+    dill.msleep(dill.now() + 50)   # let the other thread block
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print("done", flush=True)
+"""
+
+
+def test_every_thread_s_hub(child):
+    proc = child(TWO_HUBS)
+    r = _dump(proc.pid)
+    assert r.returncode == 0, r.stderr
+    assert "2 hub(s), 2 task(s)" in r.stdout.splitlines()[0]
+    other = next(ln for ln in r.stdout.splitlines() if ln.startswith("root (thread other)"))
+    assert "[blocked]  msleep for" in other and "in other" in other
+    _finish(proc)
+
+
 def test_dill_patch_no_inspect_keeps_the_process_closed(child):
     proc = child(THOUSAND_THREADS, patched=True, inspect_env=False, extra=("--no-inspect",))
     r = _dump(proc.pid)
