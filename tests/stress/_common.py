@@ -59,6 +59,13 @@ class Scenario:
             self.failures.append(what)
         return ok
 
+    def run_phases(self, *phases: tuple[str, Callable[["Scenario"], None]]) -> None:
+        """Run each ``(title, phase)`` in turn, then ``finish``."""
+        for n, (title, phase) in enumerate(phases, 1):
+            self.say(f"phase {n}: {title}")
+            phase(self)
+        self.finish()
+
     def finish(self) -> None:
         """Print the verdict and exit with it."""
         if self.failures:

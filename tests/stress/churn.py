@@ -51,7 +51,8 @@ def one_cycle(i: int, rx) -> int:
     return 2
 
 
-def go_hclose(sc: Scenario, cycles: int) -> None:
+def go_hclose(sc: Scenario) -> None:
+    cycles = sc.size(1_000_000)
     _, rx = chmake()
     curve = Curve(sc, hub_metrics())
     started = 0
@@ -80,7 +81,8 @@ def reader(sock: socket.socket, got: list) -> None:
         got[0] += len(sock.recv(1))
 
 
-def abandoned_timers(sc: Scenario, count: int) -> None:
+def abandoned_timers(sc: Scenario) -> None:
+    count = sc.size(1_000_000)
     tx, rx = chmake()
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
@@ -114,12 +116,8 @@ def abandoned_timers(sc: Scenario, count: int) -> None:
 
 
 def main() -> None:
-    sc = Scenario("churn")
-    sc.say("phase 1: go/hclose cycles")
-    go_hclose(sc, sc.size(1_000_000))
-    sc.say("phase 2: timers armed and abandoned")
-    abandoned_timers(sc, sc.size(1_000_000))
-    sc.finish()
+    Scenario("churn").run_phases(("go/hclose cycles", go_hclose),
+                                 ("timers armed and abandoned", abandoned_timers))
 
 
 if __name__ == "__main__":

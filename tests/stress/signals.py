@@ -288,12 +288,8 @@ def sigchld_phase(sc: Scenario) -> None:
 
 
 def main() -> None:
-    sc = Scenario("signals")
-    sc.say("phase 1: SIGINT at random points of a busy program")
-    sigint_phase(sc)
-    sc.say("phase 2: a SIGCHLD flood while coroutines wait")
-    sigchld_phase(sc)
-    sc.finish()
+    Scenario("signals").run_phases(("SIGINT at random points of a busy program", sigint_phase),
+                                   ("a SIGCHLD flood while coroutines wait", sigchld_phase))
 
 
 if __name__ == "__main__":

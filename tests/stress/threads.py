@@ -211,12 +211,8 @@ def pool_phase(sc: Scenario) -> None:
 
 
 def main() -> None:
-    sc = Scenario("threads")
-    sc.say("phase 1: portal calls from 8 OS threads")
-    portal_phase(sc)
-    sc.say("phase 2: to_thread calls with random cancels")
-    pool_phase(sc)
-    sc.finish()
+    Scenario("threads").run_phases(("portal calls from 8 OS threads", portal_phase),
+                                   ("to_thread calls with random cancels", pool_phase))
 
 
 if __name__ == "__main__":
