@@ -1,8 +1,8 @@
 """A TCP echo server under well-behaved and hostile clients.
 
-The server stacks the PREFIX protocol (8-byte lengths, 64 KiB at most) on
-each accepted TCP connection and echoes every message, with a per-message
-deadline.  The clients (``tcp_clients``, a separate process, so the
+The server stacks a message protocol on each accepted TCP connection (PREFIX,
+8-byte lengths, on one port; SUFFIX, newline-ended, on another; 64 KiB at
+most) and echoes every message, with a per-message deadline.  The clients (``tcp_clients``, a separate process, so the
 server's fds and memory are its own) reset, half-close, stall, trickle
 bytes one at a time or send garbage.  Checked: well-behaved clients get
 their bytes back exactly, hostile ones are cut off in bounded time, every
@@ -25,7 +25,8 @@ from collections import Counter
 
 from dill import Done, TimedOut, bundle, go, hclose, msleep, now
 from dill.net import (
-    ipaddr_local, mrecv, msend, prefix_attach, prefix_detach, tcp_accept, tcp_close, tcp_listen,
+    ipaddr_local, mrecv, msend, prefix_attach, prefix_detach, suffix_attach, suffix_detach,
+    tcp_accept, tcp_close, tcp_listen,
 )
 
 from ._common import TIMER_SLACK, Curve, Scenario, fd_count, hub_metrics
@@ -35,27 +36,35 @@ PATIENCE_MS = 2_000   # a message must arrive (and its echo leave) within this
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# The two protocol stacks served, one port each: (attach, detach).
+STACKS = {
+    "prefix": (lambda s: prefix_attach(s, max_size=MAX_SIZE), prefix_detach),
+    "suffix": (lambda s: suffix_attach(s, b"\n", max_size=MAX_SIZE), suffix_detach),
+}
+
+
 class Server:
     """The echo server and its accounting."""
 
     def __init__(self) -> None:
-        self.listener = tcp_listen(ipaddr_local("127.0.0.1", 0), backlog=4096)
-        self.port = self.listener.addr.port
+        self.listeners = {name: tcp_listen(ipaddr_local("127.0.0.1", 0), backlog=4096)
+                          for name in STACKS}
+        self.ports = [ls.addr.port for ls in self.listeners.values()]
         self.open = 0
         self.accepted = 0
         self.echoed = 0
         self.endings: Counter[str] = Counter()
         self.conns = bundle()
 
-    def accept_loop(self) -> None:
+    def accept_loop(self, stack: str) -> None:
         while True:
-            s, _ = tcp_accept(self.listener)
+            s, _ = tcp_accept(self.listeners[stack])
             self.accepted += 1
             self.open += 1
-            self.conns.go(self.serve, s)
+            self.conns.go(self.serve, s, *STACKS[stack])
 
-    def serve(self, s) -> None:
-        p = prefix_attach(s, max_size=MAX_SIZE)
+    def serve(self, s, attach, detach) -> None:
+        p = attach(s)
         try:
             while True:
                 msg = mrecv(p, now() + PATIENCE_MS)
@@ -63,9 +72,9 @@ class Server:
                 self.echoed += 1
         except Done:
             self.endings["done"] += 1
-            self.close_gracefully(p)
+            self.close_gracefully(detach, p)
         except TimedOut:
-            self.endings["timed out (stall)"] += 1
+            self.endings["timed out (stalled or noise)"] += 1
         except ConnectionResetError:
             self.endings["reset"] += 1
         except OSError as exc:
@@ -77,9 +86,9 @@ class Server:
             self.open -= 1
 
     @staticmethod
-    def close_gracefully(p) -> None:
+    def close_gracefully(detach, p) -> None:
         try:
-            tcp_close(prefix_detach(p, now() + PATIENCE_MS), now() + PATIENCE_MS)
+            tcp_close(detach(p, now() + PATIENCE_MS), now() + PATIENCE_MS)
         except (Done, TimedOut, ConnectionResetError, BrokenPipeError):
             pass  # the peer left first: the finally's hclose cleans up
 
@@ -93,11 +102,12 @@ def main() -> None:
     gauges = hub_metrics()
     gauges["connections"] = lambda: server.open
     baseline = {"fds": fd_count(), "tasks": gauges["tasks"]()}
-    acceptor = go(server.accept_loop)
-    sc.say(f"{clients} clients for {seconds} s against 127.0.0.1:{server.port}")
+    acceptors = [go(server.accept_loop, stack) for stack in STACKS]
+    sc.say(f"{clients} clients for {seconds} s against 127.0.0.1 ports {server.ports} "
+           f"({', '.join(STACKS)})")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.stress.tcp_clients", str(server.port), str(clients),
-         str(seconds), "1"],
+        [sys.executable, "-m", "tests.stress.tcp_clients", *map(str, server.ports),
+         str(clients), str(seconds), "1"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     curve = Curve(sc, gauges)
     period_ms = max(1000, seconds * 1000 // 30)
@@ -116,9 +126,8 @@ def main() -> None:
     settle = time.monotonic() + PATIENCE_MS / 1000 + 5
     while server.open and time.monotonic() < settle:
         msleep(now() + 100)  # connections still closing on our side
-    hclose(acceptor)
-    hclose(server.conns)
-    hclose(server.listener)
+    for h in (*acceptors, server.conns, *server.listeners.values()):
+        hclose(h)
     report(sc, server, tally, curve, clients, baseline, gauges)
     sc.finish()
 
