@@ -169,7 +169,7 @@ def run_seed(sc: Scenario, seed: int, budget: int) -> None:
             # The virtual clock jumps by itself only when every task blocks;
             # here someone is always ready, so time moves by hand.
             clock.advance(rng.randint(0, 2))
-            for _ in range(rng.randint(1, 4)):
+            for _ in range(rng.randint(1, 10)):
                 victim = rng.randrange(len(crs))
                 hclose(crs[victim])  # mid-flight: it may be blocked, ready or finished
                 closes += 1
