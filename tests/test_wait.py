@@ -10,7 +10,7 @@ import pytest
 
 import dill
 from dill import (
-    CHRECV, CHSEND, Canceled, TimedOut, bundle, bundle_go, chmake, chrecv, chsend, choose,
+    CHRECV, CHSEND, Canceled, Done, TimedOut, bundle, bundle_go, chmake, chrecv, chsend, choose,
     go, hclose, msleep, now,
 )
 from dill._wait import DEAD_MIN, WaitQueue
@@ -134,27 +134,32 @@ def test_timed_out_waiters_are_compacted_away():
     """Many receivers time out on one channel: the queue never holds a majority
     of dead entries for long (no unbounded growth, no O(n) search)."""
     a, b = chmake()
+    gate_tx, gate_rx = chmake()
     n = 3000
+    start = []
     bd = bundle()
 
-    def recv_timeout(d):
+    def recv_timeout(offset):
+        with pytest.raises(Done):
+            chrecv(gate_rx)  # every receiver is parked before any deadline runs
         with pytest.raises(TimedOut):
-            chrecv(b, d)
+            chrecv(b, start[0] + offset)
 
-    base = now() + 500
     for i in range(n):
-        bundle_go(bd, recv_timeout, base + (n - i) // 300)  # newest expire first
+        bundle_go(bd, recv_timeout, (n - i) // 300)  # the newest expire first
+    start.append(now() + 1000)
+    dill.chdone(gate_tx)
+    msleep(start[0] - 900)
     q = b._in.recvq
-    assert len(q) > n // 2
+    assert len(q) == n
     bd.wait(now() + 10_000)
     assert len(q) <= 2 * DEAD_MIN + 2, len(q)
     # the channel still works
     h = go(chrecv, b)
     chsend(a, 7)
     assert h.wait() == 7
-    hclose(bd)
-    hclose(a)
-    hclose(b)
+    for x in (bd, a, b, gate_tx, gate_rx):
+        hclose(x)
 
 
 @pytest.mark.parametrize("order", ["oldest", "newest", "random"])

@@ -53,7 +53,8 @@ def test_many_threads_same_output():
 
 def test_ten_thousand_green_threads_one_os_thread():
     t0 = time.monotonic()
-    r = run(os.path.join(HERE, "many_threads.py"), "10000", patched=True)
+    # --no-inspect: the inspection listener would be a second (dill's own) OS thread
+    r = run("--no-inspect", os.path.join(HERE, "many_threads.py"), "10000", patched=True)
     wall = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     assert r.stdout == "finished 10000 True\n"
