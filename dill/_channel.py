@@ -194,14 +194,10 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
             if e is not None:
                 buf.append(e[3])
         return v
-    sq = h.sendq
-    while sq:
-        e = sq.popleft()
-        s = e[0]
-        if s.waiting and s.epoch == e[1]:  # take the value of the first live sender
-            hub.wake(s, None if e[2] < 0 else (e[2], None))
+    if h.sendq:  # take the value of the first live sender
+        e = _take_sender(hub, h.sendq)
+        if e is not None:
             return e[3]
-        sq.dead -= 1
     if h.done:
         raise Done()
     if deadline == 0:

@@ -727,7 +727,7 @@ class Hub:
 
     def _dispatch(self, events: list) -> None:
         fdwaits = self.fdwaits
-        ready = self.ready
+        wake = self.wake
         for fd, ev in events:
             if fd == self._wake_r:
                 self._run_threadsafe()
@@ -736,24 +736,17 @@ class Hub:
             if rec is None:
                 continue
             unwanted = 0
-            # Inlined wakes (the TCP echo bench pays for every call here).
             # The slot holds a task only during its fd wait (wait_fd clears it).
             if ev & (_EV_IN | _EV_ERR):
                 t = rec.reader
-                if t is not None and t.waiting:
-                    t.waiting = NOT_WAITING
-                    t.resume = None
-                    ready.append(t)
-                elif ev & _EV_IN:
-                    unwanted |= _EV_IN
+                if t is None or not wake(t):
+                    if ev & _EV_IN:
+                        unwanted |= _EV_IN
             if ev & (_EV_OUT | _EV_ERR):
                 t = rec.writer
-                if t is not None and t.waiting:
-                    t.waiting = NOT_WAITING
-                    t.resume = None
-                    ready.append(t)
-                elif ev & _EV_OUT:
-                    unwanted |= _EV_OUT
+                if t is None or not wake(t):
+                    if ev & _EV_OUT:
+                        unwanted |= _EV_OUT
             if ev & _EV_ERR and rec.reader is None and rec.writer is None:
                 unwanted = rec.mask  # nobody waits: stop the error from repeating
             if unwanted and rec.mask & unwanted:
