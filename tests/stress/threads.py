@@ -36,17 +36,19 @@ THREADS = 8
 
 def sleeper(i: int) -> None:
     while True:
-        msleep(now() + 1 + i % 20)
+        msleep(now() + 500 + i % 1000)
 
 
 def ping_pong(ch) -> None:
-    """An exchange, then a short sleep: a hub that never idles would hold the
-    GIL and starve the caller threads (CPython's switch interval, not dill)."""
+    """An exchange, then a sleep.  The hub's load is kept well below saturation
+    (10,000 coroutines waking about once a second): a hub thread that never
+    idles holds the GIL and starves the caller threads (CPython's switch
+    interval, not dill: about 500 portal calls a second)."""
     n = 0
     while True:
         chsend(ch, n)
         n = chrecv(ch) + 1
-        msleep(now() + n % 10)
+        msleep(now() + 500 + n % 1000)
 
 
 def pong(ch) -> None:
