@@ -39,6 +39,8 @@ class _Transport:
         self._client = client
 
     def write(self, _request: bytes) -> None:
+        if self._transport.is_closing():  # the server closed it: connection_lost reports
+            return
         c = self._client
         c.response_done()
         c.sent = time.perf_counter()
