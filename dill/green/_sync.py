@@ -106,8 +106,7 @@ def hand_over(q: WaitQueue) -> Any:
 
 
 def green_copy(cls: type, bases: tuple, namespace: dict) -> type:
-    """A copy of the stdlib class ``cls`` whose functions see ``namespace`` as
-    globals (so ``Event``, ``Condition``... are the green ones), on ``bases``."""
+    """The stdlib class ``cls`` on ``bases``, its functions seeing ``namespace``."""
     ns = {k: rebind(v, namespace) if isinstance(v, types.FunctionType) else v
           for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
     ns["__module__"] = namespace["__name__"]

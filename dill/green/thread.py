@@ -263,9 +263,8 @@ def thread_bundle() -> Bundle:
 
 def close_threads() -> None:
     """Cancel the green threads still running in this OS thread (at exit)."""
-    b = getattr(_os_local, "bundle", None)
+    b, _os_local.bundle = getattr(_os_local, "bundle", None), None
     if b is not None:
-        _os_local.bundle = None
         b.close()
 
 

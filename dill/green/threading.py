@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading as _std
 from typing import Any
+from weakref import WeakSet as _WeakSet
 
 from .._errors import Canceled
 from .._hub import TIMEOUT, get_hub, reason_error
@@ -497,10 +498,11 @@ def _at_exit() -> None:
     close_threads()
 
 
-# The stdlib's Thread.__init__, on a snapshot of the names it needs (it runs
-# for every thread): this module's Event and current_thread among them.
+# The stdlib's Thread.__init__ on a snapshot of its names (it runs for every thread),
+# ours among them; not in threading._dangling (CPython's test cleanup waits on it).
 _std_thread_init = rebind(_StdThread.__init__, {
-    **vars(_std), **globals(), "_make_invoke_excepthook": lambda: _invoke_excepthook})
+    **vars(_std), **globals(), "_make_invoke_excepthook": lambda: _invoke_excepthook,
+    "_dangling": _WeakSet()})
 
 try:
     _std._register_atexit(_at_exit)

@@ -375,6 +375,7 @@ def test_thread_basics():
     t = gt.Thread(target=lambda x, y=0: out.append((x, y, gt.current_thread())),
                   args=(1,), kwargs={"y": 2}, name="w")
     assert repr(t) == "<Thread(w, initial)>"
+    assert t not in real_threading._dangling  # CPython's test cleanup waits on that set
     t.start()
     t.join()
     assert out == [(1, 2, t)]
