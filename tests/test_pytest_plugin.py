@@ -3,9 +3,11 @@
 In-process runs share the hub of this test runner, which is what a user's
 suite gets; they also see this runner's SIGALRM taken by pytest-timeout, so
 the plugin's timeout runs on its watchdog thread there.  Runs that need the
-plugin's own SIGALRM (spinning code), ``dill.patch()`` or signals run in a
-subprocess.  Every run is bounded: the suite's own timeout, and ``timeout=``
-on subprocess runs.
+plugin's own SIGALRM (spinning code), ``dill.patch()``, signals, or a hub
+that nothing else has touched (deadlock detection, the virtual clock's
+autojump: tasks, fds or ``to_thread`` work that earlier tests of this runner
+left behind would change them) run in a subprocess.  Every run is bounded: the
+suite's own timeout, and ``timeout=`` on subprocess runs.
 """
 
 from __future__ import annotations
@@ -61,20 +63,18 @@ def expect(result: pytest.RunResult, *patterns: str, **outcomes: int) -> None:
     result.stdout.fnmatch_lines([p.replace("[", "[[]") for p in patterns])
 
 
-def expect_leak_report(result: pytest.RunResult, passed: int, *patterns: str) -> None:
-    """The leaking test errored at teardown with ``patterns``; the hub is clean again."""
-    expect(result, *patterns, passed=passed, errors=1)
-    assert not [t for t in _hub.get_hub().tasks if not t.finished]
+@pytest.fixture
+def leftovers():
+    """Unfinished tasks of this runner's hub made since the test began (what
+    earlier tests left is theirs)."""
+    before = set(_hub.get_hub().tasks)
+    return lambda: [t for t in _hub.get_hub().tasks if not t.finished and t not in before]
 
 
 def line_of(pytester: pytest.Pytester, text: str) -> int:
     """The line number of ``text`` in the inner test module."""
     lines = (pytester.path / "test_inner.py").read_text().splitlines()
     return next(i for i, line in enumerate(lines, 1) if text in line)
-
-
-def unfinished_tasks() -> list:
-    return [t for t in _hub.get_hub().tasks if not t.finished]
 
 
 # ------------------------------------------------------------ activation
@@ -149,7 +149,8 @@ def test_marker_arguments_are_checked(make_tests, pytester):
 # ------------------------------------------------------------ leaks
 
 
-def test_leaked_coroutine_channel_waiter_and_timer_fail_with_the_tree(make_tests, pytester):
+def test_leaked_coroutine_channel_waiter_and_timer_fail_with_the_tree(make_tests, pytester,
+                                                                    leftovers):
     make_tests("""
         def waiter(ch):
             chrecv(ch)
@@ -163,13 +164,15 @@ def test_leaked_coroutine_channel_waiter_and_timer_fail_with_the_tree(make_tests
             go(waiter, a)
             go(sleeper)
 
+        BEFORE = set(dill._hub.get_hub().tasks)
+
         @pytest.mark.dill
         def test_next_test_starts_clean():
             hub = dill._hub.get_hub()
-            assert not [t for t in hub.tasks if not t.finished]
+            assert not [t for t in hub.tasks if not t.finished and t not in BEFORE]
     """)
-    expect_leak_report(
-        run_inprocess(pytester), 2,
+    expect(
+        run_inprocess(pytester),
         "*ERROR at teardown of test_leaks*",
         "dill: the test left behind 2 coroutines (1 in a channel wait, 1 on a timer); "
         "the plugin cleaned them up after this report.",
@@ -179,11 +182,14 @@ def test_leaked_coroutine_channel_waiter_and_timer_fail_with_the_tree(make_tests
         f"at *test_inner.py:{line_of(pytester, 'chrecv(ch)')} in waiter  "
         f"spawned at *test_inner.py:{line_of(pytester, 'go(waiter, a)')}",
         "  coroutine sleeper [blocked]  msleep for * ms, deadline in * ms  "
-        f"at *test_inner.py:* in sleeper  spawned at *test_inner.py:{line_of(pytester, 'go(sleeper)')}",
+        "at *test_inner.py:* in sleeper  "
+        f"spawned at *test_inner.py:{line_of(pytester, 'go(sleeper)')}",
+        passed=2, errors=1,
     )
+    assert not leftovers()
 
 
-def test_leaked_bundle_shows_under_its_bundle(make_tests, pytester):
+def test_leaked_bundle_shows_under_its_bundle(make_tests, pytester, leftovers):
     make_tests("""
         @pytest.mark.dill
         def test_leaks():
@@ -191,17 +197,19 @@ def test_leaked_bundle_shows_under_its_bundle(make_tests, pytester):
             b.go(msleep, now() + 60_000)
             b.go(msleep, now() + 60_000)
     """)
-    expect_leak_report(
-        run_inprocess(pytester), 1,
+    expect(
+        run_inprocess(pytester),
         "dill: the test left behind 2 coroutines (2 on timers)*",
         "root (thread MainThread) [running]",
         "  bundle [running]",
         "    coroutine msleep [blocked]*",
         "    coroutine msleep [blocked]*",
+        passed=1, errors=1,
     )
+    assert not leftovers()
 
 
-def test_leaked_fd_registration(make_tests, pytester):
+def test_leaked_fd_registration(make_tests, pytester, leftovers):
     make_tests("""
         @pytest.mark.dill
         def test_forgets_fdclean():
@@ -223,11 +231,13 @@ def test_leaked_fd_registration(make_tests, pytester):
     r, w = pytest.__dict__.pop("leaked_fds")
     os.close(r)
     os.close(w)
-    expect_leak_report(
-        result, 2,
+    expect(
+        result,
         "dill: the test left behind 1 fd registration; the plugin cleaned them up*",
         f"fd {r}: registered with the hub and never fdclean'ed",
+        passed=2, errors=1,
     )
+    assert not leftovers()
     assert r not in _hub.get_hub().fdwaits
 
 
@@ -257,7 +267,7 @@ def test_leaked_green_thread_under_patch(make_tests, pytester):
     )
 
 
-def test_no_leak_when_closed_in_the_body_or_by_a_fixture(make_tests, pytester):
+def test_no_leak_when_closed_in_the_body_or_by_a_fixture(make_tests, pytester, leftovers):
     make_tests("""
         @pytest.fixture(scope="module")
         def server():
@@ -285,10 +295,10 @@ def test_no_leak_when_closed_in_the_body_or_by_a_fixture(make_tests, pytester):
     """)
     run_inprocess(pytester).assert_outcomes(passed=3)
     del pytest.kept
-    assert not unfinished_tasks()
+    assert not leftovers()
 
 
-def test_failed_test_is_not_also_charged_with_its_leaks(make_tests, pytester):
+def test_failed_test_is_not_also_charged_with_its_leaks(make_tests, pytester, leftovers):
     make_tests("""
         @pytest.mark.dill
         def test_fails_midway():
@@ -308,7 +318,7 @@ def test_failed_test_is_not_also_charged_with_its_leaks(make_tests, pytester):
     result = run_inprocess(pytester)
     expect(result, "*RuntimeError: teardown broke", failed=1, passed=1, errors=1)
     assert "left behind" not in result.stdout.str()
-    assert not unfinished_tasks()
+    assert not leftovers()
 
 
 # ------------------------------------------------------------ deadlock
@@ -325,7 +335,7 @@ def test_deadlock_fails_with_the_report_and_the_tree(make_tests, pytester):
             cr = go(child, b)
             cr.wait()
     """)
-    result = run_inprocess(pytester)
+    result = run_subprocess(pytester)
     expect(
         result,
         "E * dill: deadlock: every coroutine of this thread is blocked*",
@@ -336,7 +346,6 @@ def test_deadlock_fails_with_the_report_and_the_tree(make_tests, pytester):
         "  coroutine child [blocked]  chrecv(*spawned at *test_inner.py:*",
         failed=1,
     )
-    assert not unfinished_tasks()
 
 
 # ------------------------------------------------------------ timeout
@@ -583,4 +592,4 @@ def test_dill_clock_fixture_and_clock_marker(make_tests, pytester):
         def test_real_by_default():
             assert dill._hub.get_hub().vclock is None
     """)
-    run_inprocess(pytester).assert_outcomes(passed=3)
+    run_subprocess(pytester).assert_outcomes(passed=3)
