@@ -349,7 +349,7 @@ class Thread:
         raise_pending()
 
     def _shutdown_lock(self, lock: Any, add: bool) -> None:
-        """Python < 3.13: list (or unlist) a non-daemon thread's lock for ``threading._shutdown``."""
+        """Python < 3.13: (un)list a non-daemon thread's lock for ``threading._shutdown``."""
         if not self._daemonic and _HAVE_SHUTDOWN_LOCKS:
             with _std._shutdown_locks_lock:
                 (_std._shutdown_locks.add if add else _std._shutdown_locks.discard)(lock)
@@ -480,7 +480,7 @@ activeCount = rebind(_std.activeCount, globals())
 
 
 def _at_exit() -> None:
-    """At exit (``threading._shutdown``): join this hub's non-daemon green threads, close the rest."""
+    """At exit (``threading._shutdown``): join this hub's non-daemon threads, close the rest."""
     if _HAVE_SHUTDOWN_LOCKS:  # _at_exit joins them: out of threading._shutdown's list
         with _std._shutdown_locks_lock:
             _std._shutdown_locks.difference_update(
