@@ -304,7 +304,8 @@ class _Shared:
 
     current: _TestRun | None = None
     tasks: weakref.WeakSet[Task] = weakref.WeakSet()
-    fds: set[int] = set()
+    # fd -> its hub record: a number closed and reused is a new registration
+    fds: dict[int, Any] = {}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -314,12 +315,12 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef) -> Generator[None, Any, 
     if run is None or fixturedef.scope == "function":
         return (yield)
     hub = run.hub
-    tasks, fds = set(hub.tasks), set(hub.fdwaits)
+    tasks, fds = set(hub.tasks), dict(hub.fdwaits)
     try:
         return (yield)
     finally:
         _Shared.tasks.update(t for t in hub.tasks if t not in tasks)
-        _Shared.fds.update(fd for fd in hub.fdwaits if fd not in fds)
+        _Shared.fds.update((fd, rec) for fd, rec in hub.fdwaits.items() if fds.get(fd) is not rec)
 
 
 class _Baseline:
@@ -327,7 +328,7 @@ class _Baseline:
 
     def __init__(self, hub: Hub) -> None:
         self.tasks = set(hub.tasks)
-        self.fds = set(hub.fdwaits)
+        self.fds = dict(hub.fdwaits)
 
     def owns(self, task: Task, root: Task) -> bool:
         """True if ``task``, or a task that started it, predates the test or
@@ -339,6 +340,14 @@ class _Baseline:
             t = t.parent
         return False
 
+    def owns_fd(self, fd: int, rec: Any, root: Task) -> bool:
+        """True if the registration of ``fd`` predates the test, belongs to a
+        wider-scoped fixture, or a task that ``owns`` waits on it (a server
+        fixture's coroutine may register its fd only once the test runs)."""
+        if self.fds.get(fd) is rec or _Shared.fds.get(fd) is rec:
+            return True
+        return any(t is not None and self.owns(t, root) for t in (rec.reader, rec.writer))
+
 
 class _Leaks:
     """What an active test left on the hub: unfinished tasks and fd registrations."""
@@ -347,9 +356,8 @@ class _Leaks:
         self.hub = hub
         self.tasks = [t for t in list(hub.tasks)
                       if not t.finished and not baseline.owns(t, hub.root)]
-        self.fds = sorted(fd for fd in hub.fdwaits
-                          if fd not in baseline.fds and fd not in _Shared.fds
-                          and fd != hub._wake_r)
+        self.fds = sorted(fd for fd, rec in hub.fdwaits.items()
+                          if fd != hub._wake_r and not baseline.owns_fd(fd, rec, hub.root))
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.fds)

@@ -269,11 +269,22 @@ def test_leaked_green_thread_under_patch(make_tests, pytester):
 
 def test_no_leak_when_closed_in_the_body_or_by_a_fixture(make_tests, pytester, leftovers):
     make_tests("""
+        def serve(r):
+            with bundle() as work:
+                while os.read(r, 1):
+                    work.go(msleep, now() + 60_000)   # the server's work: not the test's
+                    fdin(r)
+
         @pytest.fixture(scope="module")
         def server():
-            cr = go(msleep, now() + 60_000)   # outlives the test by design
-            yield cr
+            r, w = os.pipe()
+            os.write(w, b"x")
+            cr = go(serve, r)                 # outlives the test by design; watches r
+            yield w
             hclose(cr)
+            dill.fdclean(r)
+            os.close(r)
+            os.close(w)
 
         @pytest.fixture
         def workers():
@@ -284,6 +295,8 @@ def test_no_leak_when_closed_in_the_body_or_by_a_fixture(make_tests, pytester, l
         def test_closes_its_own(server):
             cr = go(msleep, now() + 60_000)
             hclose(cr)
+            os.write(server, b"x")            # the server starts more work
+            msleep(now() + 10)
 
         @pytest.mark.dill
         def test_fixture_closes(server, workers):
