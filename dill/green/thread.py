@@ -117,13 +117,15 @@ class _Lock(Units):
 
 
 class LockType(_Lock):
-    """A green ``_thread.lock`` (made by ``allocate_lock()``); ``_owner`` is its
-    last acquirer."""
+    """A green ``_thread.lock`` (``allocate_lock()``); ``_owner``: its last acquirer."""
 
     __slots__ = ()
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is LockType and not LOCK_IS_A_TYPE:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type '_thread.lock' is not an acceptable base type")
+
+    def __new__(cls) -> Any:
+        if not LOCK_IS_A_TYPE:
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self = object.__new__(cls)
         self._init()
@@ -298,8 +300,7 @@ def spawn_thread(function: Any, args: tuple = (), kwargs: Any = None) -> int:
 
 
 def _run_thread(function: Any, args: tuple, kwargs: dict, idents: list) -> None:
-    """The body of every green thread (a function, not a closure: what the thread
-    was given must not outlive it)."""
+    """Every green thread's body (not a closure: its arguments must not outlive it)."""
     ident = get_ident()
     idents.append(ident)
     green_threads[ident] = None

@@ -411,9 +411,8 @@ class Thread:
 
 
 class _DummyThread(Thread):
-    """What ``current_thread()`` returns in a coroutine no ``Thread`` started,
-    or (without ``ident``) the stdlib's in an OS thread ``threading`` does not
-    know; registered in ``threading._active`` as the stdlib's."""
+    """``current_thread()`` in a coroutine no ``Thread`` started (registered in
+    ``threading._active`` for a bare ``start_new_thread``'s or an unknown OS thread)."""
 
     def __init__(self, ident: Any = None, register: bool = True) -> None:
         super().__init__(name=_newname("Dummy-%d"), daemon=True)
