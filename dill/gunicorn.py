@@ -64,6 +64,11 @@ class Worker(AsyncWorker):
 
     _graceful = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (listener, client, addr) accepted just as the acceptors were closed.
+        self._accepted_late: list[tuple] = []
+
     def init_process(self) -> None:
         """Patch the stdlib, re-wrap the listeners as green sockets, then boot."""
         dill.patch()
@@ -88,7 +93,9 @@ class Worker(AsyncWorker):
                 acceptors.go(self._accept, listener, conns, slots)
             self._wait_for_stop()
             hclose(acceptors)                                   # 1. stop accepting
-            for listener in self.sockets:
+            for listener, client, addr in self._accepted_late:
+                conns.go(self._serve, listener, client, addr, slots)
+            for listener in self.sockets:  # after: handle() asks them for their name
                 listener.close()
             if self._graceful:
                 try:                                            # 2. grace period
@@ -164,7 +171,14 @@ class Worker(AsyncWorker):
             if backoff:
                 self.log.info("accept: serving again after running out of resources")
                 backoff = 0
-            conns.go(self._serve, listener, client, addr, slots)
+            try:
+                conns.go(self._serve, listener, client, addr, slots)
+            except Canceled:
+                # Told to stop after the connection was accepted (go() refuses in a
+                # canceled coroutine): hand it to run(), which serves it.  Dropped,
+                # its unread request would make the close a reset.
+                self._accepted_late.append((listener, client, addr))
+                raise
 
     def _serve(self, listener: Any, client: Any, addr: Any, slots: Any) -> None:
         """One connection's coroutine: gunicorn's request loop on it."""

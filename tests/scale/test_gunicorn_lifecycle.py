@@ -92,6 +92,7 @@ def test_a_killed_worker_is_replaced_while_the_service_answers(gunicorn):
     t.join(10)
     assert statuses and set(statuses) == {200}
     assert survivor in g.worker_pids()
+    g.ready()                                 # the replacement booted: a clean teardown
 
 
 def test_max_requests_recycles_workers(gunicorn):
