@@ -169,7 +169,8 @@ class _TestRun:
         self.hub.enable_threadsafe()  # before the baseline: its pipe is not the test's
         self.seed: int | None = item.config.stash[_SEED]
         timeout = kwargs.get("timeout", item.config.getoption("dill_timeout"))
-        self.deadline = _Deadline(self.hub, timeout) if timeout > 0 else None
+        # 0 (or inf) turns it off: the test chose to have no deadline
+        self.deadline = _Deadline(self.hub, timeout) if 0 < timeout < float("inf") else None
         self.blocking_ms: float | None = item.config.getoption("dill_blocking_ms")
         self.baseline = _Baseline(self.hub)
         self.failed = False

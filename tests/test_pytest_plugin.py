@@ -519,6 +519,20 @@ def test_blocking_is_noted_on_a_test_that_fails_anyway(make_tests, pytester):
            "dill: blocking detector: a coroutine * held its hub *", failed=1)
 
 
+def test_blocking_gives_back_a_detector_the_program_had_on(make_tests, pytester):
+    make_tests("""
+        dill.enable_blocking_detector(500)
+
+        @pytest.mark.dill
+        def test_watched():
+            assert dill._detector._detector.threshold == 0.1
+
+        def test_after():
+            assert dill._detector._detector.threshold == 0.5
+    """)
+    run_subprocess(pytester, "--dill-blocking-ms=100").assert_outcomes(passed=2)
+
+
 def test_blocking_is_not_checked_without_the_option(make_tests, pytester):
     make_tests(BLOCKING)
     run_inprocess(pytester).assert_outcomes(passed=1)
