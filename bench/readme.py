@@ -45,7 +45,17 @@ def provenance(rec):
             f"{rec['code']}, kept in `bench/recorded/latest.json`. Machine: "
             f"{m['cpu']}, {m['cores']} cores, {m['platform']}. Versions: "
             f"{versions}. " + (f"{reps} interleaved repetitions; medians."
-                               if reps > 1 else "1 repetition."))
+                               if reps > 1 else "1 repetition.") + _load(rec))
+
+
+def _load(rec):
+    """How busy the shared machine was, when the record says."""
+    load = rec.get("load")
+    if not load:
+        return ""
+    return (f" 1-minute load average during the run: {load['median']:.1f} "
+            f"(median; {load['min']:.1f} - {load['max']:.1f}) on "
+            f"{rec['machine']['cores']} cores.")
 
 
 def _cell_note(rec, rt, workload):

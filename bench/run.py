@@ -361,6 +361,7 @@ def main(argv=None):
             for w in workloads:
                 results[rt][w] = {"note": f"skipped: {REQUIRES[rt]} not installed"}
     t_start = time.time()
+    loads = []       # the 1-minute load average after each repetition
     for wname in workloads:
         w = WORKLOADS[wname]
         n = w.n_for(args.quick)
@@ -390,8 +391,10 @@ def main(argv=None):
                     cell["note"] = (f"skipped: {res['skip']}" if "skip" in res
                                     else res["error"])
                     progress.append(f"{rt} - ({wall:.1f}s)")
+            loads.append(os.getloadavg()[0])
             print(f"[{wname} n={n} rep {rep + 1}/{args.reps}] "
-                  + "  ".join(progress), file=sys.stderr, flush=True)
+                  + "  ".join(progress) + f"  (load {loads[-1]:.1f})",
+                  file=sys.stderr, flush=True)
     summary = summarize(results, runtimes, workloads)
     text = table(summary, results, runtimes, workloads, versions, mach)
     print(text)
@@ -400,6 +403,8 @@ def main(argv=None):
            "command": " ".join(["python -m bench", *argv]),
            "code": code_version(), "libraries": libraries(),
            "seconds": round(time.time() - t_start, 1),
+           "load": {"median": statistics.median(loads), "min": min(loads),
+                    "max": max(loads)} if loads else None,
            "machine": mach, "versions": versions,
            "config": {"quick": args.quick, "reps": args.reps,
                       "runtimes": runtimes, "workloads": workloads},
