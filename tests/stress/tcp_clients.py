@@ -23,7 +23,12 @@ from dill import Done, TimedOut, bundle, hclose, msleep, now
 from dill.net import bsend, brecv, ipaddr_local, tcp_close, tcp_connect, tcp_done
 
 IO_MS = 10_000                # a well-behaved exchange that takes longer has failed
-CUT_MS = 10_000               # how long a hostile client waits for the server to cut it
+CUT_MS = 15_000               # how long a hostile client waits for the server to cut it
+# Each client pauses between sessions for up to this many ms per client, so
+# that the sessions run at about 300 a second whatever the clients' number:
+# faster, loopback's 28,000 ephemeral ports, each held 60 s in TIME_WAIT, run
+# out and connects start failing (a limit of the test bed, not of the server).
+THINK_MS_PER_CLIENT = 6
 CUTS = (Done, ConnectionResetError, BrokenPipeError)
 MAX_SIZE = 64 * 1024          # the server's limit on a message
 
@@ -139,9 +144,10 @@ BEHAVIOURS = {good: 50, half_close: 10, slow: 10, reset: 10, stall: 10, garbage:
 WELL_BEHAVED = {"good", "half_close", "slow"}
 
 
-def client(addrs: list, rng: random.Random, until: float, tally: dict) -> None:
+def client(addrs: list, rng: random.Random, until: float, think_ms: int, tally: dict) -> None:
     kinds, weights = zip(*BEHAVIOURS.items())
     while time.monotonic() < until:
+        msleep(now() + rng.randint(0, think_ms))
         kind = rng.choices(kinds, weights)[0]
         which = rng.randrange(len(PROTOCOLS))
         proto = PROTOCOLS[which]
@@ -170,7 +176,8 @@ def main() -> None:
     rng = random.Random(seed)
     with bundle() as b:
         for _ in range(clients):
-            b.go(client, addrs, random.Random(rng.random()), until, tally)
+            b.go(client, addrs, random.Random(rng.random()), until,
+                 THINK_MS_PER_CLIENT * clients, tally)
             msleep(now() + 1)  # ramp up rather than a SYN flood
         b.wait()
     print(json.dumps(tally), flush=True)
