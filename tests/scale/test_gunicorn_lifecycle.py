@@ -95,6 +95,19 @@ def test_a_killed_worker_is_replaced_while_the_service_answers(gunicorn):
     g.ready()                                 # the replacement booted: a clean teardown
 
 
+def test_a_worker_stuck_in_a_cpu_loop_misses_its_heartbeat_and_is_replaced(gunicorn):
+    g = gunicorn("wsgi_app:app", "--timeout", "2", workers=1)
+    (stuck,) = g.worker_pids()
+    # Blocked in I/O longer than the timeout is fine: the heartbeat runs on a timer.
+    assert http_get(g.port, "/sleep?3") == (200, b"%d\n" % stuck)
+    _in_background(http_get, g.port, "/spin?30", 40)
+    wait_until(lambda: g.worker_pids() and stuck not in g.worker_pids(), 20,
+               "the master to replace the stuck worker")
+    assert "WORKER TIMEOUT" in g.log()
+    g.ready()
+    assert http_get(g.port, "/")[0] == 200
+
+
 def test_max_requests_recycles_workers(gunicorn):
     g = gunicorn("wsgi_app:app", "--max-requests", "5")
     first = set(g.worker_pids())

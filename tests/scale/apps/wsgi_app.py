@@ -2,6 +2,7 @@
 
 ``/``: the worker's pid.  ``/sleep?S``: ``time.sleep(S)`` (0.5 by default; patched
 by the dill and gevent workers, a real sleep under gthread), then the pid.
+``/spin?S``: hold the CPU for S seconds without blocking (a stuck worker).
 """
 
 import os
@@ -10,8 +11,13 @@ import time
 
 def app(environ, start_response):
     """Answer with the worker's pid, after a sleep on ``/sleep``."""
-    if environ["PATH_INFO"] == "/sleep":
-        time.sleep(float(environ.get("QUERY_STRING") or 0.5))
+    path, arg = environ["PATH_INFO"], environ.get("QUERY_STRING")
+    if path == "/sleep":
+        time.sleep(float(arg or 0.5))
+    elif path == "/spin":
+        end = time.monotonic() + float(arg or 5)
+        while time.monotonic() < end:
+            pass
     body = b"%d\n" % os.getpid()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
