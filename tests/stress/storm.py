@@ -13,7 +13,6 @@ Long: 100,000 coroutines (those owning fds or a pool thread are capped).
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections import Counter
