@@ -58,6 +58,18 @@ HTTP_WORKLOADS = {"hello": "/", "sleep50": "/sleep?0.05"}
 CELERY_POOLS = ("dill", "gevent", "threads")
 
 
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ms(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far, in ms."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * _TICK_MS
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -87,6 +99,8 @@ def run_http(kind: str, path: str, clients: int, requests: int, workers: int,
                  "--backlog", "4096", workers=workers, worker=GUNICORN_WORKERS[kind][1])
     try:
         g.ready()
+        workers = g.worker_pids()
+        cpu0 = _cpu_ms(workers)
         out = subprocess.run([sys.executable, "-m", "bench.scale_loadgen", str(g.port),
                               "--clients", str(clients), "--requests", str(requests),
                               "--path", path, "--max-seconds", "60"],
@@ -94,6 +108,8 @@ def run_http(kind: str, path: str, clients: int, requests: int, workers: int,
         if out.returncode:
             return {"error": out.stderr.strip().splitlines()[-1:]}
         result = json.loads(out.stdout)
+        # Every request, the warm-up ones included, on the workers that served them.
+        result["cpu_us"] = (_cpu_ms(workers) - cpu0) * 1000 / (result["answered"] + clients)
         rss = [_peak_rss_mb(pid) for pid in g.worker_pids()]
         result["rss_mb"] = statistics.mean(rss) if rss else float("nan")
         return result
@@ -114,8 +130,8 @@ def run_celery(pool: str, n: int, redis_url: str, tmp: Path) -> dict:
                     env={"DILL_TEST_REDIS_URL": redis_url,
                          "CELERY_CUSTOM_WORKER_POOL": "dill.celery:TaskPool"})
     try:
-        metas = wait_until(lambda: (lambda r: r if all(r) else None)(celery_app.results(ids)),
-                           600, f"{n} Celery results", interval=0.5)
+        cpu = _celery_cpu_per_task(worker, celery_app, ids)
+        metas = celery_app.results(ids)
     finally:
         worker.signal(signal.SIGKILL)  # measured already; its queue is its own
         worker.stop()
@@ -123,7 +139,24 @@ def run_celery(pool: str, n: int, redis_url: str, tmp: Path) -> dict:
         return {"error": "wrong results"}
     done = sorted(datetime.fromisoformat(m["date_done"]).timestamp() for m in metas)
     span = done[-1] - done[0]
-    return {"tasks_per_s": (n - 1) / span if span > 0 else float("nan"), "span_s": span}
+    return {"tasks_per_s": (n - 1) / span if span > 0 else float("nan"), "span_s": span,
+            "cpu_us": cpu}
+
+
+def _celery_cpu_per_task(worker: Engine, celery_app, ids: list) -> float:
+    """Wait for every result; the worker's CPU per task (µs) from the first result
+    on (start-up excluded)."""
+    start = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        done = sum(1 for m in celery_app.results(ids) if m)
+        cpu = _cpu_ms([worker.pid])
+        if done and start is None:
+            start = (done, cpu)
+        if done == len(ids):
+            return (cpu - start[1]) * 1000 / max(1, done - start[0])
+        time.sleep(0.2)
+    raise TimeoutError(f"{len(ids)} Celery results")
 
 
 def _redis(tmp: Path):
@@ -182,7 +215,7 @@ def measure(reps: int, quick: bool) -> dict:
             if redis is not None:
                 redis.stop()
     medians = {name: {k: _median(runs, k) for k in ("req_per_s", "p50_ms", "p99_ms", "rss_mb",
-                                                      "errors", "tasks_per_s")
+                                                      "errors", "tasks_per_s", "cpu_us")
                       if _median(runs, k) is not None}
                for name, runs in raw.items()}
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -223,32 +256,37 @@ def _versions() -> dict:
 def table(result: dict) -> str:
     """The README's Markdown: one table per engine, ratios to dill beside each peer."""
     m = result["medians"]
-    lines = ["| workload | worker | requests/s | p50 ms | p99 ms | RSS/worker MB | failed "
-             "clients | dill x |", "|---|---|--:|--:|--:|--:|--:|--:|"]
+    lines = ["| workload | worker | requests/s | p50 ms | p99 ms | worker CPU µs/request | "
+             "RSS/worker MB | failed clients | dill x (req/s) | dill x (CPU) |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for workload in HTTP_WORKLOADS:
-        base = m.get(f"gunicorn/{workload}/dill", {}).get("req_per_s")
+        base = m.get(f"gunicorn/{workload}/dill", {})
         for kind in GUNICORN_WORKERS:
             row = m.get(f"gunicorn/{workload}/{kind}")
             if not row:
                 continue
-            ratio = f"{base / row['req_per_s']:.2f}" if base and kind != "dill" else ""
+            peer = kind != "dill" and base
             lines.append(f"| {workload} | {kind} | {row['req_per_s']:,.0f} | "
-                         f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['rss_mb']:.0f} | "
-                         f"{row.get('errors', 0):.0f} | {ratio} |")
+                         f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | "
+                         f"{row.get('cpu_us', float('nan')):.0f} | {row['rss_mb']:.0f} | "
+                         f"{row.get('errors', 0):.0f} | "
+                         f"{_ratio(base.get('req_per_s'), row['req_per_s']) if peer else ''} | "
+                         f"{_ratio(row.get('cpu_us'), base.get('cpu_us')) if peer else ''} |")
     one = m.get("gunicorn/hello/dill-1worker", {}).get("req_per_s")
     two = m.get("gunicorn/hello/dill", {}).get("req_per_s")
     out = "\n".join(lines)
     if one and two:
         out += (f"\n\nScaling (hello, dill): 1 worker {one:,.0f} requests/s, 2 workers "
                 f"{two:,.0f}: x{two / one:.2f}.")
-    celery = [(p, m[f"celery/{p}"]["tasks_per_s"]) for p in CELERY_POOLS
-              if "tasks_per_s" in m.get(f"celery/{p}", {})]
+    celery = [(p, m[f"celery/{p}"]) for p in CELERY_POOLS if "tasks_per_s" in m.get(f"celery/{p}", {})]
     if celery:
-        base = dict(celery).get("dill")
-        out += ("\n\n| Celery pool (-c 1000) | tasks/s | dill x |\n|---|--:|--:|\n" +
-                "\n".join(f"| {p} | {v:,.0f} | "
-                          f"{'' if p == 'dill' or not base else f'{base / v:.2f}'} |"
-                          for p, v in celery))
+        base = dict(celery).get("dill", {})
+        out += ("\n\n| Celery pool (-c 1000) | tasks/s | worker CPU µs/task | dill x (tasks/s) | "
+                "dill x (CPU) |\n|---|--:|--:|--:|--:|\n" +
+                "\n".join(f"| {p} | {r['tasks_per_s']:,.0f} | {r.get('cpu_us', float('nan')):,.0f} | "
+                          f"{'' if p == 'dill' else _ratio(base.get('tasks_per_s'), r['tasks_per_s'])} | "
+                          f"{'' if p == 'dill' else _ratio(r.get('cpu_us'), base.get('cpu_us'))} |"
+                          for p, r in celery))
     skipped = "; ".join(f"{k}: {v}" for k, v in result["skipped"].items())
     v = result["versions"]
     load = result.get("load_average")
@@ -260,6 +298,10 @@ def table(result: dict) -> str:
             f"{v.get('gevent')}, celery {v.get('celery')}, greenlet {v.get('greenlet')}."
             + (f" Skipped: {skipped}." if skipped else ""))
     return out
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else ""
 
 
 def write_readme(text: str) -> None:
