@@ -118,7 +118,8 @@ class Worker(AsyncWorker):
         Signal handlers only flip flags; the signal also writes to gunicorn's
         wake-up pipe (``signal.set_wakeup_fd``), so waiting on it notices
         SIGTERM at once.  ``--max-requests`` flips ``alive`` from a request,
-        which the periodic wake-up catches.
+        which writes to the pipe too (``handle_request``); a changed parent is
+        caught by the periodic wake-up.
         """
         wake = self.PIPE[0]
         while self.alive:
