@@ -278,15 +278,18 @@ def table(result: dict) -> str:
     if one and two:
         out += (f"\n\nScaling (hello, dill): 1 worker {one:,.0f} requests/s, 2 workers "
                 f"{two:,.0f}: x{two / one:.2f}.")
-    celery = [(p, m[f"celery/{p}"]) for p in CELERY_POOLS if "tasks_per_s" in m.get(f"celery/{p}", {})]
+    celery = [(p, m[f"celery/{p}"]) for p in CELERY_POOLS
+              if "tasks_per_s" in m.get(f"celery/{p}", {})]
     if celery:
         base = dict(celery).get("dill", {})
+        rows = []
+        for p, r in celery:
+            peer = p != "dill"
+            rows.append(f"| {p} | {r['tasks_per_s']:,.0f} | {r.get('cpu_us', float('nan')):,.0f} | "
+                        f"{_ratio(base.get('tasks_per_s'), r['tasks_per_s']) if peer else ''} | "
+                        f"{_ratio(r.get('cpu_us'), base.get('cpu_us')) if peer else ''} |")
         out += ("\n\n| Celery pool (-c 1000) | tasks/s | worker CPU µs/task | dill x (tasks/s) | "
-                "dill x (CPU) |\n|---|--:|--:|--:|--:|\n" +
-                "\n".join(f"| {p} | {r['tasks_per_s']:,.0f} | {r.get('cpu_us', float('nan')):,.0f} | "
-                          f"{'' if p == 'dill' else _ratio(base.get('tasks_per_s'), r['tasks_per_s'])} | "
-                          f"{'' if p == 'dill' else _ratio(r.get('cpu_us'), base.get('cpu_us'))} |"
-                          for p, r in celery))
+                "dill x (CPU) |\n|---|--:|--:|--:|--:|\n" + "\n".join(rows))
     skipped = "; ".join(f"{k}: {v}" for k, v in result["skipped"].items())
     v = result["versions"]
     load = result.get("load_average")

@@ -99,7 +99,7 @@ def _release_inherited(hub: Hub) -> None:
             os.close(fd)
     hub._wake_r = hub._wake_w = -1
     hub._threadsafe = None   # call_threadsafe (portals) now fails instead of hanging
-    hub.thread_id = None     # the parent's handles raise "another thread's hub"
+    hub.thread_id = -1       # no thread's ident: the parent's handles raise "another thread's hub"
 
 
 def _after_fork_in_child() -> None:

@@ -63,7 +63,7 @@ class Timer(kombu_timer.Timer):
         super().__init__(*args, **kwargs)
         self._sleepers = dill.bundle()
 
-    def _enter(self, eta: float, priority: int, entry: Any, **_: Any) -> Any:
+    def _enter(self, eta: float, priority: int, entry: Any, push: Any = None) -> Any:
         self._sleepers.go(self._fire, eta, entry)
         return entry
 

@@ -74,8 +74,9 @@ class Worker(AsyncWorker):
         dill.patch()
         # The master made the listeners with the real socket class.  (dill's own
         # modules keep the real stdlib after patch(): name the green one.)
+        made_by_master: list[Any] = self.sockets  # type: ignore[has-type]  # (untyped base)
         self.sockets = [green_socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
-                        for s in self.sockets]
+                        for s in made_by_master]
         for listener in self.sockets:
             listener.setblocking(True)  # blocks the acceptor coroutine only
         super().init_process()
