@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import greenlet
 
 from . import _hub
+from ._threads import start_own_thread
 
 __all__ = ["enable_blocking_detector", "disable_blocking_detector"]
 
@@ -172,32 +173,6 @@ class _Detector:
 
 _detector: _Detector | None = None
 _lock = _allocate_lock()
-# Watchdog threads that may still exist, by ident, including stopped ones that
-# have not finished exiting.  The ident comes from start_new_thread's return
-# value, so a watchdog is dill's own from the moment it exists, before it runs.
-_watchdogs: dict[int, _Detector] = {}
-
-
-def watchdog_idents() -> frozenset[int]:
-    """Idents of the watchdog threads that still exist (for ``dill.patch``'s thread check)."""
-    with _lock:
-        if _watchdogs:
-            gone = [i for i, d in _watchdogs.items() if d.exited]
-            if gone:  # exited: once its frame is gone the thread is (uncounted and) gone
-                frames = sys._current_frames()
-                for i in gone:
-                    if i not in frames:
-                        del _watchdogs[i]
-        return frozenset(_watchdogs)
-
-
-def _after_fork_in_child() -> None:  # the child has none of the parent's threads
-    _watchdogs.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 def _on_new_hub(hub: Any) -> None:
     d = _detector
@@ -225,8 +200,7 @@ def enable_blocking_detector(threshold_ms: float = 100, file: TextIO | None = No
             d.file = file
         else:
             d = _detector = _Detector(threshold_ms, file)
-            d.ident = _thread.start_new_thread(d.watch, ())
-            _watchdogs[d.ident] = d
+            d.ident = start_own_thread(d.watch)
         if _on_new_hub not in _hub.hub_created:
             _hub.hub_created.append(_on_new_hub)
     hub = _hub.get_hub()  # a hub made just now was hooked by _on_new_hub already

@@ -30,11 +30,11 @@ from time import sleep as _sleep  # the real one: imported before dill.patch
 from typing import Any
 
 from . import _hub
+from ._threads import start_own_thread
 from ._tree import trees
 
-__all__ = ["enable_inspect", "inspect_address", "listener_idents", "snapshot_json"]
+__all__ = ["enable_inspect", "inspect_address", "snapshot_json"]
 
-_start_new_thread = _thread.start_new_thread
 _allocate_lock = _thread.allocate_lock
 _ABSTRACT = sys.platform.startswith("linux")
 # A client that connects and never reads must not keep the listener forever.
@@ -43,7 +43,6 @@ _SEND_TIMEOUT = 5.0
 _lock = _allocate_lock()
 _enabled = False
 _listener: Any = None         # the listening socket (a _socket.socket) of this process
-_idents: set[int] = set()     # the listener thread's ident (this process's)
 
 
 def inspect_address(pid: int) -> str:
@@ -54,11 +53,6 @@ def inspect_address(pid: int) -> str:
 
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return os.path.join(base, f"dill-inspect-{pid}.sock")
-
-
-def listener_idents() -> frozenset[int]:
-    """Idents of the inspection listener thread (for ``dill.patch``'s thread check)."""
-    return frozenset(_idents)
 
 
 def snapshot_json() -> bytes:
@@ -149,7 +143,7 @@ def _start_listener() -> None:
         return
     sock.settimeout(None)  # blocking accept, whatever the default timeout
     _listener = sock
-    _idents.add(_start_new_thread(_serve, (sock,)))
+    start_own_thread(_serve, (sock,))
 
 
 def _remove_socket_file() -> None:
@@ -189,7 +183,6 @@ def _after_fork_in_child() -> None:
     """The child has no listener thread: drop the parent's socket, listen as itself."""
     global _lock, _listener
     _lock = _allocate_lock()  # it may have been held by a thread that is gone
-    _idents.clear()
     sock, _listener = _listener, None
     if sock is not None:
         sock.close()  # only the child's copy: the parent keeps listening

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 from collections import deque
 from contextvars import copy_context
 from typing import Any, Callable
@@ -31,7 +32,8 @@ from ._hub import (
 )
 from ._wait import WaitQueue
 
-__all__ = ["to_thread", "Portal", "set_max_workers", "worker_idents", "own_thread_idents"]
+__all__ = ["to_thread", "Portal", "set_max_workers", "worker_idents", "own_thread_idents",
+           "start_own_thread"]
 
 _allocate_lock = _thread.allocate_lock
 _start_new_thread = _thread.start_new_thread
@@ -108,9 +110,12 @@ class _Pool:
 _pool = _Pool(_default_workers())
 
 
-def _after_fork() -> None:  # the child has none of the parent's workers
-    global _pool
+def _after_fork() -> None:  # the child has none of the parent's threads
+    global _pool, _own_lock
     _pool = _Pool(_pool.max)
+    _own_lock = _allocate_lock()  # a thread that is gone may have held it
+    _own.clear()
+    _ending.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -165,13 +170,40 @@ def worker_idents() -> frozenset[int]:
     return frozenset(_pool.idents)
 
 
-def own_thread_idents() -> frozenset[int]:
-    """Idents of every OS thread dill itself runs: pool workers, the detector's
-    watchdog, the inspection listener."""
-    from ._detector import watchdog_idents
-    from ._inspect import listener_idents
+# dill's own OS threads outside the pool (the blocking detector's watchdog, the
+# inspection listener, the pytest plugin's watchdog), by ident: registered from
+# the moment they are started, forgotten once they are gone.
+_own_lock = _allocate_lock()
+_own: set[int] = set()
+_ending: set[int] = set()  # of those, the ones whose function has returned
 
-    return frozenset(_pool.idents) | watchdog_idents() | listener_idents()
+
+def start_own_thread(fn: Callable, args: tuple = ()) -> int:
+    """Start ``fn(*args)`` in a real OS thread that is dill's own: ``dill.patch()``
+    never counts it as the program's.  Returns its ident."""
+    def run() -> None:
+        try:
+            fn(*args)
+        finally:
+            with _own_lock:
+                _ending.add(_get_ident())
+
+    with _own_lock:
+        ident = _start_new_thread(run, ())
+        _own.add(ident)
+        _ending.discard(ident)  # idents are reused: an old thread's end is not ours
+    return ident
+
+
+def own_thread_idents() -> frozenset[int]:
+    """Idents of every OS thread dill itself runs: pool workers and the threads
+    of ``start_own_thread``, from their start until they are gone."""
+    with _own_lock:
+        if _ending:
+            gone = _ending.difference(sys._current_frames())  # no frame left: exited
+            _own.difference_update(gone)
+            _ending.difference_update(gone)
+        return frozenset(_pool.idents) | frozenset(_own)
 
 
 # ----------------------------------------------------------- the hand-off

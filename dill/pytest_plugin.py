@@ -51,6 +51,7 @@ from . import _detector
 from ._deadlock import Deadlock
 from ._hub import Hub, Task, get_hub
 from ._tree import TaskInfo, snapshot, task_kind_and_name
+from ._threads import start_own_thread
 from .patch import get_original
 from .testing import VirtualClock, seed_scheduler, virtual_clock
 
@@ -58,7 +59,6 @@ __all__ = ["dill_clock"]
 
 # The real ones even when the program runs under dill.patch (green versions
 # would make the watchdog a coroutine of the hub it watches).
-_start_new_thread = get_original("_thread", "start_new_thread")
 _allocate_lock = get_original("_thread", "allocate_lock")
 _signal = get_original("signal", "signal")
 _getsignal = get_original("signal", "getsignal")
@@ -507,7 +507,7 @@ class _Deadline:
         else:
             stop = self.stop_watch = _allocate_lock()
             stop.acquire()
-            _start_new_thread(self._watch, (stop, remaining))
+            start_own_thread(self._watch, (stop, remaining))  # dill.patch() ignores it
 
     def disarm(self) -> BaseException | None:
         """Stop watching; a delivery still queued on the hub does nothing.

@@ -52,15 +52,13 @@ def test_off_by_default_and_after_disable():
 
 
 def test_watchdog_is_one_of_dills_own_threads(report):
+    from dill import _detector
     from dill._threads import own_thread_idents
 
-    assert wait_for(lambda: len(own_thread_idents() - _pool_idents()) == 1)
-
-
-def _pool_idents():
-    from dill._threads import worker_idents
-
-    return worker_idents()
+    ident = _detector._detector.ident
+    assert ident in own_thread_idents()
+    dill.disable_blocking_detector()
+    assert wait_for(lambda: ident not in own_thread_idents())  # forgotten once gone
 
 
 def test_reports_a_coroutine_that_blocks(report):

@@ -202,7 +202,7 @@ def test_blocking_detector_watchdog_is_dills_own_thread(tmp_path):
 def test_detector_watchdogs_running_or_stopping_do_not_count():
     out = ok("""
         import io, _thread, time, dill
-        from dill._detector import watchdog_idents
+        from dill._threads import own_thread_idents as watchdog_idents
         dill.enable_blocking_detector(50, file=io.StringIO())
         time.sleep(0.05)                    # the watchdog runs (and is counted)
         dill.disable_blocking_detector()    # stopping: dill's until it is gone
