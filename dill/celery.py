@@ -19,9 +19,10 @@ coroutine of its own; the supervisors live in one bundle:
 **Importing this module patches the stdlib** (``dill.patch()``): with ``-P
 custom`` Celery imports the pool class first thing, before the app and
 before most of itself, which is as early as gevent's patch happens with ``-P
-gevent``.  Like the gevent pool, the worker then runs the blocking consumer
-loop (not Celery's own event loop) in the root of the hub, and the tasks run
-whenever it waits for the broker.
+gevent``.  The worker then runs Celery's own event loop (kombu's hub, polling
+through the green ``select.epoll``) in the root of the hub, and the tasks run
+whenever it waits; with a transport that has no event-loop support Celery runs
+its blocking consumer loop instead, and the pool's ``Timer`` is used.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ from time import monotonic  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 from billiard.einfo import ExceptionInfo  # noqa: E402
-from celery.concurrency import base, get_implementation  # noqa: E402
+from celery.concurrency import base  # noqa: E402
 from celery.exceptions import SoftTimeLimitExceeded  # noqa: E402
-from celery.worker.worker import WorkController  # noqa: E402
 from kombu.asynchronous import timer as kombu_timer  # noqa: E402
 
 from dill import Canceled, TimedOut, chrecv, chsend, hclose, msleep, now  # noqa: E402
@@ -235,17 +235,3 @@ class TaskPool(base.BasePool):
     def num_processes(self) -> int:
         """The concurrency (``-c``)."""
         return self.limit
-
-
-def _should_use_eventloop(self: WorkController) -> bool:
-    """dill's pool, like the gevent pool, runs Celery's blocking consumer loop."""
-    pool = self.pool_cls
-    if isinstance(pool, str):
-        pool = get_implementation(pool)
-    if isinstance(pool, type) and issubclass(pool, TaskPool):
-        return False
-    return _original_should_use_eventloop(self)
-
-
-_original_should_use_eventloop = WorkController.should_use_eventloop
-WorkController.should_use_eventloop = _should_use_eventloop  # type: ignore[method-assign]
