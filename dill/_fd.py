@@ -45,6 +45,8 @@ def forget_fd(fd: int) -> None:
     woken with ``BadHandle``, and the poller forgets it.  Called from another
     thread (a garbage collection there) it does nothing.
     """
-    hub = getattr(_local, "hub", None)
+    if fd < 0:
+        return
+    hub = getattr(_local, "hub", None)  # a thread without a hub watches no fd
     if hub is not None:
         hub.fd_closing(fd)

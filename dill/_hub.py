@@ -487,6 +487,8 @@ class Hub:
         self.suspend()
         if cur.canceled:  # canceled while it sat in the ready queue
             raise Canceled()
+        if cur.pending_exc is not None:  # a signal's exception came meanwhile
+            raise reason_error(cur, INTERRUPT)
 
     # ------------------------------------------------------------------- spawn
 

@@ -5,23 +5,19 @@ from __future__ import annotations
 import types as _types
 from typing import Any
 
-from .._hub import _local, get_hub, now
+from .._fd import forget_fd
+from .._hub import get_hub
 
-__all__ = ["wait_fd", "would_block", "deadline_after", "forget_fd", "rebind", "to_thread"]
-
-
-def deadline_after(seconds: float) -> int:
-    """The ``now()`` deadline ``seconds`` from now (rounded up to a millisecond)."""
-    ms = seconds * 1000.0
-    ims = int(ms)
-    if ims < ms:
-        ims += 1
-    return now() + ims
+__all__ = ["wait_fd", "would_block", "forget_fd", "rebind", "to_thread"]
 
 
-def wait_fd(fd: int, out: int, deadline: int) -> None:
-    """fdin/fdout by direction (0: readable, 1: writable); ``deadline`` is an int."""
-    get_hub().wait_fd(fd, out, deadline)
+def wait_fd(fd: int, out: int, deadline: int, op: str = "socket") -> None:
+    """fdin/fdout by direction (0: readable, 1: writable); ``deadline`` is an int.
+
+    ``op`` names the wait for the tools: ``socket`` (sockets, TLS), ``select``
+    (select, poll, epoll, selectors), ``subprocess``.
+    """
+    get_hub().wait_fd(fd, out, deadline, op)
 
 
 def would_block() -> None:
@@ -35,19 +31,6 @@ def would_block() -> None:
     blocking point in spirit: a canceled coroutine gets ``dill.Canceled`` here.
     """
     get_hub().yield_()
-
-
-def forget_fd(fd: int, create: bool = True) -> None:
-    """Before closing ``fd``: wake whoever waits on it (they get ``OSError(EBADF)``,
-    as gevent's "closed in another greenlet") and forget the poller state.
-
-    ``create=False`` (finalizers): do nothing in a thread that has no hub yet.
-    """
-    if fd < 0:
-        return
-    hub = get_hub() if create else getattr(_local, "hub", None)
-    if hub is not None:
-        hub.fd_closing(fd)
 
 
 def rebind(fn: Any, namespace: dict, name: str | None = None) -> Any:

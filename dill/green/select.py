@@ -2,7 +2,7 @@
 
 Each call first polls without blocking; only when nothing is ready does it wait,
 by registering the fds in a private epoll instance and waiting for that single
-fd to become readable with ``fdin``, so the hub keeps running everything else.
+fd to become readable through the hub, so the hub keeps running everything else.
 A zero timeout never waits, but when nothing is ready the call first lets the
 other ready coroutines run once, so a loop polling with a zero timeout makes
 progress.  A canceled coroutine gets ``dill.Canceled`` where the call would have
@@ -15,8 +15,8 @@ from __future__ import annotations
 import select as __select__
 
 from .._errors import TimedOut
-from .._fd import fdin
-from ._util import deadline_after, forget_fd, would_block
+from ._sync import deadline_in
+from ._util import forget_fd, wait_fd, would_block
 
 for _name, _value in list(vars(__select__).items()):
     if _name not in ("__name__", "__doc__", "__file__", "__spec__", "__loader__",
@@ -75,7 +75,7 @@ def _wait_any(masks, deadline):
             except OSError:
                 return True  # EBADF/EPERM: the caller's non-blocking poll reports it
         try:
-            fdin(efd, deadline)
+            wait_fd(efd, 0, deadline, "select")
         except TimedOut:
             return False
         return True
@@ -117,7 +117,7 @@ def select(rlist, wlist, xlist, timeout=None):
         for obj in objs:
             fd = _fileno(obj)
             masks[fd] = masks.get(fd, 0) | bit
-    deadline = -1 if timeout is None else deadline_after(timeout)
+    deadline = deadline_in(timeout)
     while True:
         if not masks:
             from .._coroutine import msleep
@@ -274,8 +274,7 @@ if _std_epoll is not None:
                         timeout = float(timeout)
                     except (TypeError, ValueError):
                         raise TypeError("timeout must be an integer or None") from None
-                deadline = -1 if timeout < 0 else (0 if timeout == 0 else
-                                                   deadline_after(timeout))
+                deadline = -1 if timeout < 0 else deadline_in(timeout)
             ep = self._ep
             r = ep.poll(0, maxevents)
             if r:
@@ -286,7 +285,7 @@ if _std_epoll is not None:
             fd = ep.fileno()
             while True:
                 try:
-                    fdin(fd, deadline)
+                    wait_fd(fd, 0, deadline, "select")
                 except TimedOut:
                     return ep.poll(0, maxevents)
                 r = ep.poll(0, maxevents)
@@ -311,6 +310,6 @@ if _std_epoll is not None:
             try:
                 ep = self._ep
                 if not ep.closed:
-                    forget_fd(ep.fileno(), False)
+                    forget_fd(ep.fileno())
             except BaseException:  # pragma: no cover
                 pass

@@ -22,7 +22,8 @@ import socket as __socket__
 import _socket
 
 from .._errors import TimedOut
-from ._util import (LiveNamespace, deadline_after, forget_fd, rebind, to_thread, wait_fd,
+from ._sync import deadline_in
+from ._util import (LiveNamespace, forget_fd, rebind, to_thread, wait_fd,
                     would_block)
 
 # The stdlib class, even if the stdlib module was already patched.
@@ -79,7 +80,7 @@ def _io(sock, fn, out, args, flags=0):
         if t == 0.0 or (flags and isinstance(flags, int) and flags & _DONTWAIT):
             would_block()
             raise
-    deadline = -1 if t is None else deadline_after(t)
+    deadline = deadline_in(t)
     fd = _c_fileno(sock)
     while True:
         try:
@@ -227,7 +228,7 @@ class socket(_stdsocket):
                         would_block()
                         raise
                 if deadline is None:
-                    deadline = -1 if t is None else deadline_after(t)
+                    deadline = deadline_in(t)
                 try:
                     wait_fd(fd, 1, deadline)
                 except TimedOut:
@@ -269,7 +270,7 @@ class socket(_stdsocket):
                     raise
                 again = e.errno != _errno.EINPROGRESS  # AF_UNIX: EAGAIN, retry
             if deadline is None:
-                deadline = -1 if t is None else deadline_after(t)
+                deadline = deadline_in(t)
             try:
                 wait_fd(_c_fileno(self), 1, deadline)
             except TimedOut:
@@ -313,7 +314,7 @@ class socket(_stdsocket):
         try:
             fd = _c_fileno(self)
             if fd >= 0:
-                forget_fd(fd, False)
+                forget_fd(fd)
         except BaseException:  # pragma: no cover - never fail in a finalizer
             pass
         _c_del(self)

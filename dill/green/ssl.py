@@ -17,7 +17,8 @@ import ssl as __ssl__
 
 from .._errors import TimedOut
 from . import socket as _gsocket
-from ._util import LiveNamespace, deadline_after, rebind, wait_fd, would_block
+from ._sync import deadline_in
+from ._util import LiveNamespace, rebind, wait_fd, would_block
 
 for _name, _value in list(vars(__ssl__).items()):
     if _name not in ("__name__", "__doc__", "__file__", "__spec__", "__loader__",
@@ -60,7 +61,7 @@ def _retry(sock, fn, args, timeout, what):
                 raise
             out = 1
         if deadline is None:
-            deadline = -1 if timeout is None else deadline_after(timeout)
+            deadline = deadline_in(timeout)
         try:
             wait_fd(sock.fileno(), out, deadline)
         except TimedOut:

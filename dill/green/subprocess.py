@@ -19,11 +19,11 @@ import time as _time_mod
 
 from .._coroutine import msleep as _msleep
 from .._errors import TimedOut
-from .._fd import fdin as _fdin
 from .._hub import now as _now
 from . import select as _gselect
 from . import selectors as _gselectors
-from ._util import LiveNamespace, deadline_after, forget_fd, rebind
+from ._sync import deadline_in
+from ._util import LiveNamespace, forget_fd, rebind, wait_fd
 
 for _name, _value in list(vars(__subprocess__).items()):
     if _name not in ("__name__", "__doc__", "__file__", "__spec__", "__loader__",
@@ -95,7 +95,7 @@ class Popen(_StdPopen):
                         pidfd = -1
                 if locked and pidfd is not None and pidfd >= 0:
                     try:
-                        _fdin(pidfd, -1 if remaining is None else deadline_after(remaining))
+                        wait_fd(pidfd, 0, deadline_in(remaining), "subprocess")
                     except TimedOut:
                         pass
                 else:
