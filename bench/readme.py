@@ -53,9 +53,10 @@ def _load(rec):
     load = rec.get("load")
     if not load:
         return ""
-    return (f" 1-minute load average during the run: {load['median']:.1f} "
-            f"(median; {load['min']:.1f} - {load['max']:.1f}) on "
-            f"{rec['machine']['cores']} cores.")
+    return (f" 1-minute load average after each repetition: median "
+            f"{load['median']:.1f}, {load['min']:.1f} - {load['max']:.1f} on "
+            f"{rec['machine']['cores']} cores (the threads runtime's own "
+            f"thousands of threads count too).")
 
 
 def _cell_note(rec, rt, workload):
