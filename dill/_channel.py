@@ -2,7 +2,8 @@
 
 A channel has two ends; what is sent on one end is received on the other.  Each
 direction is a ``_Half`` with a ``WaitQueue`` of blocked receivers, one of
-blocked senders and, for buffered channels, a deque of values.  Queue entries
+blocked senders (each made on first park) and, for buffered channels, a
+deque of values.  Queue entries
 are ``dill._wait`` entries ``(task, epoch, index, value)``: ``index`` is -1 for
 ``chsend``/``chrecv`` and the clause index for ``choose``.  An entry whose wait
 ended some other way (a timer, a cancel, another clause) is dead: wakers skip
@@ -42,9 +43,32 @@ class _Half:
     def __init__(self, cap: int) -> None:
         self.buf: Any = deque() if cap else ()
         self.cap = cap
-        self.recvq = WaitQueue()
-        self.sendq = WaitQueue()
+        # Made on first park: a deque costs ~770 B even empty, and most
+        # channels never have a receiver (or a sender) waiting on some side.
+        self.recvq: WaitQueue | None = None
+        self.sendq: WaitQueue | None = None
         self.done = False  # the sending end called chdone or one end closed
+
+    def parked_recv(self) -> WaitQueue:
+        """The receivers' queue, made on first use."""
+        q = self.recvq
+        if q is None:
+            q = self.recvq = WaitQueue()
+        return q
+
+    def parked_send(self) -> WaitQueue:
+        """The senders' queue, made on first use."""
+        q = self.sendq
+        if q is None:
+            q = self.sendq = WaitQueue()
+        return q
+
+    def fail_waiters(self, why: Reason, senders: bool, receivers: bool) -> None:
+        """Wake the parked senders and/or receivers with ``why``."""
+        if senders and self.sendq:
+            self.sendq.wake_all(why)
+        if receivers and self.recvq:
+            self.recvq.wake_all(why)
 
 
 class ChannelEnd(Handle):
@@ -87,10 +111,10 @@ class ChannelEnd(Handle):
         # which can never be served now, see Done.
         out, inb = self._out, self._in
         out.done = inb.done = True
-        out.sendq.wake_all(CLOSED)
-        inb.recvq.wake_all(CLOSED)
-        out.recvq.wake_all(DONE)
-        inb.sendq.wake_all(DONE)
+        out.fail_waiters(CLOSED, senders=True, receivers=False)
+        inb.fail_waiters(CLOSED, senders=False, receivers=True)
+        out.fail_waiters(DONE, senders=False, receivers=True)
+        inb.fail_waiters(DONE, senders=True, receivers=False)
         if inb.buf:
             inb.buf.clear()  # values sent to us that nobody can receive now
 
@@ -146,7 +170,7 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
         return
     if deadline == 0:
         raise TimedOut()
-    sq = h.sendq
+    sq = h.parked_send()
     e = (task, task.epoch, -1, value)
     sq.append(e)
     v = hub.block(task, "chsend", ch, deadline)
@@ -202,7 +226,7 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
         raise Done()
     if deadline == 0:
         raise TimedOut()
-    rq = h.recvq
+    rq = h.parked_recv()
     e = (task, task.epoch, -1, None)
     rq.append(e)
     v = hub.block(task, "chrecv", ch, deadline)
@@ -228,8 +252,7 @@ def chdone(ch: ChannelEnd) -> None:
     if h.done:
         raise Done("this end is already done")
     h.done = True
-    h.recvq.wake_all(DONE)
-    h.sendq.wake_all(DONE)
+    h.fail_waiters(DONE, senders=True, receivers=True)
 
 
 def _clause_error(exc: BaseException, index: int) -> BaseException:
@@ -326,10 +349,10 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     i = 0
     for cl in clauses:
         if cl[0] == CHRECV:
-            q = cl[1]._in.recvq
+            q = cl[1]._in.parked_recv()
             e = (task, epoch, i, None)
         else:
-            q = cl[1]._out.sendq
+            q = cl[1]._out.parked_send()
             e = (task, epoch, i, cl[2])
         q.append(e)
         parked.append((q, e))
