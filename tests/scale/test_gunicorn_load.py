@@ -15,3 +15,11 @@ def test_thousand_sleeping_clients_are_served_concurrently(gunicorn, app):
     assert got["errors"] == 0 and got["answered"] == 1000, got
     assert got["elapsed"] < 5.0, got          # serialized it would take 500 s
     assert got["p50_ms"] >= 500, got          # each request did sleep
+
+
+def test_preload_with_an_app_that_patches_the_master(gunicorn):
+    """``--preload``: the master imports (and patches) once, the forked workers serve."""
+    g = gunicorn("preload_app:app", "--preload", "--keep-alive", "30")
+    got = loadgen(g.port, clients=200, path="/sleep?0.5", max_seconds=30)
+    assert got["errors"] == 0 and got["answered"] == 200, got
+    assert got["elapsed"] < 5.0, got          # serialized it would take 100 s
