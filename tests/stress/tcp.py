@@ -30,7 +30,7 @@ from dill.net import (
     tcp_accept, tcp_close, tcp_listen,
 )
 
-from ._common import TIMER_SLACK, Curve, Scenario, fd_count, hub_metrics
+from ._common import TIMER_SLACK, Curve, LagMonitor, Scenario, fd_count, hub_metrics
 
 MAX_SIZE = 64 * 1024
 PATIENCE_MS = 10_000  # a message must arrive (and its echo leave) within this
@@ -112,8 +112,10 @@ def main() -> None:
     seconds = max(5, int(minutes * 60))
     server = Server()
     gauges = per_connection_gauges(server)
+    lag = LagMonitor()
+    gauges["worst_lag_ms"] = lag.take_worst
     baseline = {"fds": fd_count(), "tasks": len(get_hub().tasks)}
-    acceptors = [go(server.accept_loop, stack) for stack in STACKS]
+    acceptors = [go(server.accept_loop, stack) for stack in STACKS] + [go(lag.run)]
     sc.say(f"{clients} clients for {seconds} s against 127.0.0.1 ports {server.ports} "
            f"({', '.join(STACKS)})")
     proc = subprocess.Popen(
@@ -139,6 +141,7 @@ def main() -> None:
         msleep(now() + 100)  # connections still closing on our side
     for h in (*acceptors, server.conns, *server.listeners.values()):
         hclose(h)
+    sc.say(f"server lag: worst {lag.worst_ever_ms} ms, {dict(lag.late)}")
     report(sc, server, tally, curve, clients, baseline)
     sc.finish()
 
@@ -147,7 +150,7 @@ def report(sc: Scenario, server: Server, tally: dict, curve: Curve, clients: int
            baseline: dict) -> None:
     sc.say(f"server: {server.accepted} connections, {server.echoed} messages echoed, "
            f"endings {dict(server.endings)}")
-    for key in ("ok", "failed", "errors", "connect failed"):
+    for key in ("ok", "failed", "errors", "connect failed", "client lag"):
         sc.say(f"clients {key}: {dict(tally.get(key, {}))}")
     sc.check(bool(tally), "the clients reported")
     sc.check(not tally.get("failed") and not tally.get("errors"),
@@ -158,7 +161,7 @@ def report(sc: Scenario, server: Server, tally: dict, curve: Curve, clients: int
     # The load's concurrency follows the clients' (CPU-starved) pace, so the
     # per-connection gauges must stay level, the others within what the
     # clients' number explains.
-    curve.check_flat({"connections": clients, "idle_greenlets": clients + 16,
+    curve.check_flat({"connections": clients, "idle_greenlets": clients + 16, "worst_lag_ms": None,
                       "timers": TIMER_SLACK + 2 * clients, "rss_kb": 16384 + 32 * clients})
     sc.check(server.open == 0, f"every connection closed ({server.open} open)")
     sc.check(fd_count() <= baseline["fds"], f"fds back to {baseline['fds']} ({fd_count()})")

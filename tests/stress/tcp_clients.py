@@ -19,8 +19,10 @@ import sys
 import time
 from collections import Counter
 
-from dill import Done, TimedOut, bundle, hclose, msleep, now
+from dill import Done, TimedOut, bundle, go, hclose, msleep, now
 from dill.net import bsend, brecv, ipaddr_local, tcp_close, tcp_connect, tcp_done
+
+from ._common import LagMonitor
 
 IO_MS = 10_000                # a well-behaved exchange that takes longer has failed
 CUT_MS = 20_000               # how long a hostile client waits for the server to cut it
@@ -177,12 +179,16 @@ def main() -> None:
     until = time.monotonic() + seconds
     tally = {k: Counter() for k in ("ok", "failed", "errors", "connect failed")}
     rng = random.Random(seed)
+    lag = LagMonitor()
+    monitor = go(lag.run)
     with bundle() as b:
         for _ in range(clients):
             b.go(client, addrs, random.Random(rng.random()), until,
                  min(THINK_MS_MAX, THINK_MS_PER_CLIENT * clients), tally)
             msleep(now() + 1)  # ramp up rather than a SYN flood
-        b.wait()
+        b.wait(now() + int((until - time.monotonic()) * 1000) + IO_MS + CUT_MS + THINK_MS_MAX)
+    hclose(monitor)
+    tally["client lag"] = {"worst ms": lag.worst_ever_ms, **lag.late}
     print(json.dumps(tally), flush=True)
 
 
