@@ -74,23 +74,31 @@ def test_hup_reloads_the_workers_and_keeps_serving(gunicorn):
 def test_a_killed_worker_is_replaced_while_the_service_answers(gunicorn):
     g = gunicorn("wsgi_app:app")
     victim, survivor = g.worker_pids()
-    statuses = []
+    outcomes = []                             # (after the kill?, status or the error)
+    killed = threading.Event()
     stop = threading.Event()
 
     def hammer():
         while not stop.is_set():
-            statuses.append(http_get(g.port, "/", 5)[0])
+            try:
+                outcome = http_get(g.port, "/", 5)[0]
+            except OSError as e:          # the request the victim had in flight
+                outcome = e
+            outcomes.append((killed.is_set(), outcome))
 
     t = threading.Thread(target=hammer, daemon=True)
     t.start()
     time.sleep(0.2)
     os.kill(victim, signal.SIGKILL)
+    killed.set()
     wait_until(lambda: len(g.worker_pids()) == 2 and victim not in g.worker_pids(), 20,
                "a replacement worker")
     time.sleep(0.3)
     stop.set()
     t.join(10)
-    assert statuses and set(statuses) == {200}
+    failures = [o for _, o in outcomes if o != 200]
+    assert len(failures) <= 1, failures      # at most the one cut by SIGKILL
+    assert sum(1 for after, o in outcomes if after and o == 200) > 10
     assert survivor in g.worker_pids()
     g.ready()                                 # the replacement booted: a clean teardown
 
