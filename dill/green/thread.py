@@ -23,13 +23,13 @@ import _thread as _real
 import functools as _functools
 import sys as _sys
 import warnings as _warnings
+import weakref as _weakref
 # The originals, bound before dill.patch() can replace them.
 from _thread import TIMEOUT_MAX, error, exit, exit_thread, get_native_id, interrupt_main
 from _thread import allocate_lock as _mutex
 from _thread import get_ident as _real_get_ident
 from _thread import stack_size
 from contextvars import Context as _Context
-from contextvars import ContextVar as _ContextVar
 from typing import Any
 
 from greenlet import getcurrent as _getcurrent
@@ -334,10 +334,16 @@ def _count() -> int:
 
 
 class _local:
-    """Per-coroutine attributes (``threading.local``): each coroutine's
-    ``__dict__`` is kept in a context variable, swapped in for each access."""
+    """Per-coroutine attributes (``threading.local``).
 
-    __slots__ = ("_local__var", "_local__args", "_local__lock", "__dict__", "__weakref__")
+    Each coroutine's ``__dict__`` is kept by the object itself, in a dict keyed
+    weakly by the coroutine's task, and swapped in for each access: a value
+    dies with its coroutine, and a cycle through the object (``x.local.x =
+    x``) is the object's own, so the cyclic collector frees it (as with the
+    stdlib's ``_thread._local``).
+    """
+
+    __slots__ = ("_local__dicts", "_local__args", "_local__lock", "__dict__", "__weakref__")
 
     def __new__(cls, *args: Any, **kw: Any) -> Any:
         if (args or kw) and (cls.__init__ is object.__init__):
@@ -345,10 +351,10 @@ class _local:
         self = object.__new__(cls)
         oset = object.__setattr__
         oset(self, "_local__args", (args, kw))
-        var = _ContextVar(f"dill.green.local.{id(self):x}")
-        oset(self, "_local__var", var)
+        dicts = _weakref.WeakKeyDictionary()
+        dicts[_me()] = {}  # the creator's: its __init__ runs as the call's own
+        oset(self, "_local__dicts", dicts)
         oset(self, "_local__lock", _real.RLock())
-        var.set((_me(), {}))
         return self
 
 
@@ -363,15 +369,14 @@ def _per_coroutine(op: Any, writes: bool) -> Any:
         get = object.__getattribute__
         with get(self, "_local__lock"):
             before = get(self, "__dict__")
-            var = get(self, "_local__var")
+            dicts = get(self, "_local__dicts")
             me = _me()
-            pair = var.get(None)
+            d = dicts.get(me)
             try:
-                if pair is not None and pair[0] is me:
-                    object.__setattr__(self, "__dict__", pair[1])
+                if d is not None:
+                    object.__setattr__(self, "__dict__", d)
                 else:
-                    d: dict = {}
-                    var.set((me, d))
+                    d = dicts[me] = {}
                     object.__setattr__(self, "__dict__", d)
                     cls = type(self)
                     if cls.__init__ is not object.__init__:
