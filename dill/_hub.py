@@ -330,7 +330,8 @@ class Hub:
       in C; always unpacked by name).  An entry is live while its task still
       waits in the wait of that epoch; dead ones are skipped when popped and
       swept by ``_compact_timers`` when they are the majority
-      (``dead_timers`` counts them).
+      (``dead_timers`` counts them, exactly: a woken task counts its entry
+      when it resumes, unless a sweep, ``sweeps``, removed it meanwhile).
     * ``budget``: switches left in the current pass before the next ``_tick``.
     * ``idle``: parked worker greenlets for reuse.
     * ``fdwaits``: fd -> ``_FdWait``; ``nregistered`` fds are in the poller
@@ -355,6 +356,7 @@ class Hub:
         self.ready: deque[Task] = deque()
         self.timers: list[tuple] = []
         self.dead_timers = 0
+        self.sweeps = 0  # compactions of the timer heap so far
         self._seq = count()
         self.budget = 0
         self.idle: list = []
@@ -420,9 +422,12 @@ class Hub:
         if deadline < 0:
             v = self.suspend()
         else:
+            sweeps = self.sweeps
             heappush(self.timers, (deadline, next(self._seq), task, task.epoch))
             v = self.suspend()
-            if v is not TIMEOUT:  # woken first: its timer entry is dead now
+            # Woken first: its timer entry is dead now, and counted once,
+            # unless a sweep meanwhile removed it (with every other dead one).
+            if v is not TIMEOUT and sweeps == self.sweeps:
                 dead = self.dead_timers = self.dead_timers + 1
                 if dead > DEAD_TIMERS_MAX and dead * 2 > len(self.timers):
                     self._compact_timers()
@@ -724,6 +729,7 @@ class Hub:
         heapify(live)
         self.timers = live
         self.dead_timers = 0
+        self.sweeps += 1
 
     # --------------------------------------------------------------------- fds
 
