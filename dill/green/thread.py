@@ -304,8 +304,7 @@ def _run_thread(function: Any, args: tuple, kwargs: dict, idents: list) -> None:
     ident = get_ident()
     idents.append(ident)
     green_threads[ident] = None
-    # For the tools: the Thread object (threading.Thread.start runs its bound
-    # _bootstrap here), else the function: its kind is "thread".
+    # For the tools: the Thread (whose bound _bootstrap this is), else the function.
     get_hub().current.label = getattr(function, "__self__", function)
     try:
         function(*args, **kwargs)
@@ -334,14 +333,9 @@ def _count() -> int:
 
 
 class _local:
-    """Per-coroutine attributes (``threading.local``).
-
-    Each coroutine's ``__dict__`` is kept by the object itself, in a dict keyed
-    weakly by the coroutine's task, and swapped in for each access: a value
-    dies with its coroutine, and a cycle through the object (``x.local.x =
-    x``) is the object's own, so the cyclic collector frees it (as with the
-    stdlib's ``_thread._local``).
-    """
+    """Per-coroutine attributes (``threading.local``): each coroutine's dict is
+    kept by the object, keyed weakly by its task, and swapped in per access; it
+    dies with its coroutine, and a cycle through the object is freed with it."""
 
     __slots__ = ("_local__dicts", "_local__args", "_local__lock", "__dict__", "__weakref__")
 
