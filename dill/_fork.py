@@ -34,15 +34,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-import weakref
 from typing import Any
 
-from ._hub import Hub, _local, hub_created
+from ._hub import Hub, _local, all_hubs
 
 __all__: list[str] = []
 
-_hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()  # every hub of this process
-hub_created.append(_hubs.add)
 
 # The parent's hubs and thread-local state, kept alive in the child: if they
 # were collected, their suspended greenlets would be killed and the parent's
@@ -111,7 +108,9 @@ def _after_fork_in_child() -> None:
         if forker is not old.root:
             forker.group = _EndChild(old.root)
     vars(_local).clear()  # the next dill call makes a fresh hub for this thread
-    for hub in list(_hubs):
+    inherited = list(all_hubs.values())
+    all_hubs.clear()  # dill.trees() in the child shows the child's hubs only
+    for hub in inherited:
         _release_inherited(hub)
 
 
