@@ -1,5 +1,6 @@
 """gunicorn's process management with dill workers: signals, recycling, sockets, fds."""
 
+import http.client
 import os
 import signal
 import threading
@@ -82,8 +83,8 @@ def test_a_killed_worker_is_replaced_while_the_service_answers(gunicorn):
         while not stop.is_set():
             try:
                 outcome = http_get(g.port, "/", 5)[0]
-            except OSError as e:          # the request the victim had in flight
-                outcome = e
+            except (OSError, http.client.HTTPException) as e:
+                outcome = e                   # the request the victim had in flight
             outcomes.append((killed.is_set(), outcome))
 
     t = threading.Thread(target=hammer, daemon=True)
