@@ -127,7 +127,7 @@ class Gunicorn(Engine):
                 raise AssertionError(f"gunicorn exited {self.proc.returncode}:\n{self.log()}")
             try:
                 answered.add(int(http_get(self.port, "/", timeout=2)[1]))
-            except OSError:
+            except (OSError, http.client.HTTPException):   # e.g. a worker cut mid-answer
                 return False
             pids = set(self.worker_pids())
             return len(pids) == self.workers and pids <= answered
