@@ -117,6 +117,9 @@ def reason_error(task: "Task", why: Reason) -> BaseException:
     return exc if exc is not None else RuntimeError("spurious interrupt")
 
 
+# task.waiters of a task whose handle was garbage-collected while it ran.
+ORPHANED: Any = Reason("orphaned")
+
 # task.waiting values
 NOT_WAITING = 0
 CANCELABLE = 1
@@ -148,8 +151,9 @@ class Task:
     * ``canceled``: sticky once set (``hclose``).
     * ``pending_exc``: an exception for the root task (a signal handler's, a
       coroutine's ``KeyboardInterrupt``), raised at its next blocking call.
-    * ``fn``, ``args``, ``kwargs``: the call to run; ``args`` and ``kwargs``
-      are dropped when it starts, ``fn`` is kept (for its name).
+    * ``fn``: the function it runs (kept for its name); its arguments are
+      handed to the worker greenlet with the switch that starts it, never
+      stored here (two slots fewer for the garbage collector to visit).
     * ``group``: the bundle (``_Group``) it counts in; ``None`` for a task
       launched on its own by ``go`` (and for a root).
     * ``parent``: the task that launched it (``None`` for a root).
@@ -159,40 +163,26 @@ class Task:
     * ``label``: what the tools call it, when not its function: the green
       ``Thread`` object it runs (its ``name`` is shown).
     * ``result``, ``exc``, ``finished``: its outcome, once ``finished``.
-    * ``waiters`` (a ``WaitQueue``, made on first use) and ``orphaned``: for
-      a task launched by ``go``, who waits for it to exit and whether its
-      handle was garbage-collected (a bundle's group holds these for its
-      members).
+    * ``waiters``: for a task launched by ``go``, who waits for it to exit (a
+      ``WaitQueue``, made on first use), or ``ORPHANED`` once its handle was
+      garbage-collected (nobody can wait then).  A bundle's group holds this
+      for its members.
+
+    Every slot costs each garbage collection a visit and every spawn a store:
+    with 100,000 live handles the collector costs a handle-path ``go`` more
+    than anything else, so a field is here only if it must be.
     """
 
     __slots__ = (
         "greenlet", "hub", "waiting", "epoch", "resume", "canceled", "pending_exc",
         "op", "obj", "deadline", "since",
-        "fn", "args", "kwargs", "group", "parent", "spawned_at", "started", "label",
-        "result", "exc", "finished", "waiters", "orphaned", "__weakref__",
+        "fn", "group", "parent", "spawned_at", "started", "label",
+        "result", "exc", "finished", "waiters", "__weakref__",
     )
 
-    def __init__(self, hub: "Hub", fn: Any = None, args: Any = (), kwargs: Any = None,
-                 group: Any = None) -> None:
-        # Only what is read before it is written: the wait record is written
-        # by every block before ``waiting`` is set, ``parent`` by spawn, and the
-        # tools' fields are read with defaults (spawn cost: fewer stores).
-        self.greenlet: Any = None
-        self.hub = hub
-        self.waiting = NOT_WAITING
-        self.epoch = 0
-        self.resume: Any = None
-        self.canceled = False
-        self.pending_exc: BaseException | None = None
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.group = group
-        self.result: Any = None
-        self.exc: Exception | None = None
-        self.finished = False
-        self.waiters: Any = None
-        self.orphaned = False
+    # No __init__: calling a class with a Python __init__ costs ~400 ns on
+    # 3.11 (type_call + slot_tp_init + a frame); ``new_task`` makes one in a
+    # third of that, and a spawn makes one per coroutine.
 
     # What the tools (tracers, the tree) see of a task.
     @property
@@ -213,6 +203,35 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<dill task {self.name} #{id(self):x}>"
+
+
+_new_object = object.__new__
+
+
+def new_task(hub: "Hub", g: Any, fn: Any = None, group: Any = None,
+             parent: Task | None = None) -> Task:
+    """A new task record (see ``Task``) for greenlet ``g`` of ``hub``.
+
+    Only what is read before it is written: the wait record is written by
+    every block before ``waiting`` is set, and the tools' fields are read
+    with defaults (spawn cost: fewer stores).
+    """
+    task = _new_object(Task)
+    task.greenlet = g
+    task.hub = hub
+    task.waiting = NOT_WAITING
+    task.epoch = 0
+    task.resume = None
+    task.canceled = False
+    task.pending_exc = None
+    task.fn = fn
+    task.group = group
+    task.parent = parent
+    task.result = None
+    task.exc = None
+    task.finished = False
+    task.waiters = None
+    return task
 
 
 def task_kind_and_name(task: Task) -> tuple[str, str]:
@@ -367,13 +386,10 @@ class Hub:
         self._threadsafe: deque | None = None
         self.remote_waits = 0
         self._wake_r = self._wake_w = -1
-        root = Task(self)
-        root.greenlet = getcurrent()
+        root = new_task(self, getcurrent())
         self.root = root
         self.current = root
-        loop = Task(self)
-        loop.greenlet = greenlet(self._loop)
-        self.loop_task = loop
+        self.loop_task = new_task(self, greenlet(self._loop))
         self.tasks: dict[Task, None] = {}
         self.recording = 0
         self.tracers: list = []
@@ -505,8 +521,10 @@ class Hub:
         cur = self.current
         if cur.canceled:
             raise Canceled()
-        task = Task(self, fn, args, kwargs, group)
-        task.parent = cur
+        idle = self.idle
+        fresh = not idle
+        g = greenlet(self._worker, self.loop_task.greenlet) if fresh else idle.pop()
+        task = new_task(self, g, fn, group, cur)
         self.tasks[task] = None
         if self.recording:
             record_spawn(task)
@@ -515,41 +533,85 @@ class Hub:
         if group is not None:
             group.running += 1
             group.members[task] = None
-        idle = self.idle
-        g = idle.pop() if idle else greenlet(self._worker, self.loop_task.greenlet)
         # The coroutine runs in a copy of the spawner's context variables.  Set
         # on the (not running) greenlet rather than through Context.run, which
         # would re-enter the interpreter and leave a deeper C stack to save at
         # every switch.  An empty context is not copied: None gives the new
         # task a fresh one on first use, and one object fewer per spawn for the
         # garbage collector (which costs a handle-path go more than anything).
-        ctx = getcurrent().gr_context
+        ctx = cur.greenlet.gr_context
         g.gr_context = ctx.copy() if ctx else None
-        task.greenlet = g
         self.ready.append(cur)
         self.current = task
-        g.switch()
+        if fresh:
+            g.switch([fn, args, kwargs])
+        else:
+            g.switch(fn, args, kwargs)  # the return value of the worker's park
         return task
 
-    def _worker(self) -> None:
+    def _worker(self, first: list) -> None:
         """Body of a worker greenlet: run tasks until the idle pool is full.
 
-        Its task is ``hub.current`` whenever it is switched to: passing it as
-        an argument would keep the first one alive in the call's argument
-        tuple for as long as the worker lives.
+        Its task is ``hub.current`` whenever it is switched to, and the call
+        to make comes with the switch: ``[fn, args, kwargs]`` for its first
+        task, emptied at once (the greenlet's first call holds its arguments
+        for as long as the greenlet lives), then ``(fn, args, kwargs)`` as the
+        return value of each park.  Nothing of a finished task stays
+        referenced from here while the worker is parked.
+
+        A task's run is inlined here (one Python call fewer per spawn).  Calls
+        are spelled out for up to three arguments: CPython inlines a plain
+        call to a Python function into the running C frame, while f(*args)
+        enters a new one, which stays on the C stack that the greenlet saves
+        at every switch (-370 B RSS per parked coroutine).
         """
-        task = self.current
-        me = task.greenlet
+        fn, args, kwargs = first
+        first.clear()
+        del first
+        me = getcurrent()
         idle = self.idle
         while True:
-            self._run(task)
+            task = self.current
+            try:
+                if kwargs:
+                    task.result = fn(*args, **kwargs)
+                else:
+                    n = len(args)
+                    if n == 0:
+                        task.result = fn()
+                    elif n == 1:
+                        task.result = fn(args[0])
+                    elif n == 2:
+                        task.result = fn(args[0], args[1])
+                    elif n == 3:
+                        task.result = fn(args[0], args[1], args[2])
+                    else:
+                        task.result = fn(*args)
+            except Canceled:
+                pass
+            except GreenletExit:
+                raise
+            except Exception as e:
+                task.exc = e
+            except BaseException as e:  # KeyboardInterrupt, SystemExit, ...: to the root
+                self.interrupt_root(e)
+            fn = args = kwargs = None  # a parked worker keeps nothing alive
+            task.finished = True
+            task.greenlet = None
+            group = task.group
+            if group is not None:
+                group.child_exited(self, task)
+            elif task.waiters is not None:  # someone waits, or nobody ever will
+                self._lone_exited(task)
+            if self.tracing is not None:
+                self.tracing.on_exit(task)
+            task = None
             if len(idle) >= IDLE_MAX:
                 self.current = self.loop_task
                 return  # the greenlet dies; its parent, the hub loop, takes over
             idle.append(me)
-            task = None  # a parked worker must not keep its last task alive
             # Park: switch to the next ready task; spawn() switches back to us
-            # when it has a new task for us.
+            # with the next call to make.
             b = self.budget - 1
             if b <= 0:
                 b = self._tick()
@@ -557,57 +619,19 @@ class Hub:
             ready = self.ready
             nxt = ready.popleft() if ready else self.loop_task
             self.current = nxt
-            nxt.greenlet.switch()
-            task = self.current  # spawn() handed us a new task
-
-    def _run(self, task: Task) -> None:
-        fn, args, kwargs = task.fn, task.args, task.kwargs
-        task.args = task.kwargs = None
-        try:
-            # Spelled-out calls for up to three arguments: CPython inlines a
-            # plain call to a Python function into the running C frame, while
-            # f(*args) enters a new one, which stays on the C stack that the
-            # greenlet saves at every switch (-370 B RSS per parked coroutine).
-            if kwargs:
-                task.result = fn(*args, **kwargs)
-            else:
-                n = len(args)
-                if n == 0:
-                    task.result = fn()
-                elif n == 1:
-                    task.result = fn(args[0])
-                elif n == 2:
-                    task.result = fn(args[0], args[1])
-                elif n == 3:
-                    task.result = fn(args[0], args[1], args[2])
-                else:
-                    task.result = fn(*args)
-        except Canceled:
-            pass
-        except GreenletExit:
-            raise
-        except Exception as e:
-            task.exc = e
-        except BaseException as e:  # KeyboardInterrupt, SystemExit, ...: to the root
-            self.interrupt_root(e)
-        task.finished = True
-        task.greenlet = None
-        group = task.group
-        if group is None:
-            self._lone_exited(task)
-        else:
-            group.child_exited(self, task)
+            fn, args, kwargs = nxt.greenlet.switch()
 
     def _lone_exited(self, task: Task) -> None:
-        """A task launched on its own (``go``) finished: wake who waits for it."""
-        if task.orphaned:  # its handle was garbage-collected: nobody will look
+        """A task launched on its own (``go``) finished and has ``waiters``:
+        wake them, or, if its handle was garbage-collected, forget it."""
+        q = task.waiters
+        if q is ORPHANED:  # nobody will look
             del self.tasks[task]
             if task.exc is not None:
                 report_unraisable(task.exc, task, "a coroutine whose handle was "
                                   "garbage-collected failed")
                 task.exc = None
-        q = task.waiters
-        if q:
+        elif q:
             q.wake_all()
 
     # ------------------------------------------------------------------- loop

@@ -5,12 +5,13 @@ A tracer implements any subset of ``on_spawn(task, parent)``,
 ``on_wake(task, reason)``, ``on_cancel(task)`` and ``on_exit(task, exc)``.
 ``task`` objects have ``.id``, ``.name`` and ``.info()``.
 
-Free when no tracer is installed: nothing on the hot paths tests for
-tracers.  Installing the first one shadows the hub's ``block``,
-``block_uncancelable``, ``cancel`` and ``_run`` with traced versions (instance
-attributes, found before the class's methods), hooks greenlet switches with
-``greenlet.settrace`` (chained with any trace already set), and turns spawn
-recording on; removing the last one undoes all of it.
+Nearly free when no tracer is installed: the switch, block and wake paths do
+not test for tracers; a task's spawn and exit each read ``hub.tracing`` once.
+Installing the first one shadows the hub's ``block``, ``block_uncancelable``
+and ``cancel`` with traced versions (instance attributes, found before the
+class's methods), hooks greenlet switches with ``greenlet.settrace`` (chained
+with any trace already set), and turns spawn recording on; removing the last
+one undoes all of it.
 
 A tracer that raises is removed and reported through ``sys.unraisablehook``;
 the program goes on.
@@ -89,21 +90,16 @@ class _Tracing:
                 emit("on_cancel", task)
             cls.cancel(hub, task)
 
-        def run(task: Task) -> None:
-            cls._run(hub, task)
-            emit("on_exit", task, task.exc)
-
         hub.block = block  # type: ignore[method-assign]
         hub.block_uncancelable = block_uncancelable  # type: ignore[method-assign]
         hub.cancel = cancel  # type: ignore[method-assign]
-        hub._run = run  # type: ignore[method-assign]
         hub.on_spawn = self.on_spawn  # type: ignore[attr-defined]
         hub.recording += 1
         self.prev_trace = greenlet.settrace(self.on_greenlet_event)
 
     def uninstall(self) -> None:
         hub = self.hub
-        for name in ("block", "block_uncancelable", "cancel", "_run", "on_spawn"):
+        for name in ("block", "block_uncancelable", "cancel", "on_spawn"):
             hub.__dict__.pop(name, None)
         hub.recording -= 1
         greenlet.settrace(self.prev_trace)
@@ -111,6 +107,9 @@ class _Tracing:
 
     def on_spawn(self, task: Task) -> None:
         self.emit("on_spawn", task, task.parent)
+
+    def on_exit(self, task: Task) -> None:
+        self.emit("on_exit", task, task.exc)
 
     def on_greenlet_event(self, event: str, args: Any) -> None:
         prev_trace = self.prev_trace

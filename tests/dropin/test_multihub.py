@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(10)
 
 CHECKED = [
     "suspend", "block", "block_uncancelable", "wake", "cancel", "interrupt_root",
-    "yield_", "spawn", "_run", "_tick", "_poll", "_fire_timers", "_dispatch",
+    "yield_", "spawn", "_lone_exited", "_tick", "_poll", "_fire_timers", "_dispatch",
     "_set_mask", "wait_fd", "fdclean", "enable_threadsafe", "_run_threadsafe",
     "_sleep_timeout",
 ]
