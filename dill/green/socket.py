@@ -67,6 +67,17 @@ _INET = (_socket.AF_INET, getattr(_socket, "AF_INET6", -1))
 
 _DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
 
+# settimeout(value) -> gettimeout() afterwards, for the int and float values seen so
+# far: the C parser's rounding, ranges and errors differ between Python versions, so
+# the first call with a value asks it (on the fd: 2 ioctls) and later ones reuse its
+# answer (no syscall; a keep-alive server sets the same few timeouts on every request).
+# The one difference: settimeout on an fd closed behind the socket's back (os.close)
+# does not raise EBADF; the next operation on the socket does.
+_CACHEABLE = (int, float)
+_MAX_PARSED = 256
+_parsed_timeouts: dict = {}
+_UNKNOWN = object()
+
 
 def _io(sock, fn, out, args, flags=0):
     """Call ``fn(sock, *args)``; on EAGAIN wait per the socket's timeout and retry.
@@ -150,17 +161,33 @@ class socket(_stdsocket):
             _c_setblocking(self, False)
 
     # --------------------------------------------------------------- timeouts
+    # The fd stays non-blocking (and the C timeout 0.0) whatever the Python-level
+    # timeout: only _set_timeout_slowly touches the fd.
     def settimeout(self, value):
-        _c_settimeout(self, value)  # validates and raises as the stdlib does
-        t = self._timeout = _c_gettimeout(self)
-        if t != 0.0:
-            _c_setblocking(self, False)
+        if value is None:
+            t = None
+        elif value.__class__ in _CACHEABLE:
+            t = _parsed_timeouts.get(value, _UNKNOWN)
+        else:
+            t = _UNKNOWN
+        if t is _UNKNOWN or _c_fileno(self) < 0:
+            self._set_timeout_slowly(_c_settimeout, value)  # the stdlib's errors, EBADF too
+            if t is _UNKNOWN and value.__class__ in _CACHEABLE and \
+                    len(_parsed_timeouts) < _MAX_PARSED:
+                _parsed_timeouts[value] = self._timeout
+        else:
+            self._timeout = t
 
     def gettimeout(self):
         return self._timeout
 
     def setblocking(self, flag):
-        _c_setblocking(self, flag)
+        self._set_timeout_slowly(_c_setblocking, flag)  # not per request: keep its EBADF
+
+    def _set_timeout_slowly(self, c_setter, arg):
+        """Validate ``arg`` (and raise) as the stdlib does, by ``c_setter`` on the fd,
+        keep the timeout it sets, and make the fd non-blocking again (1 or 2 ioctls)."""
+        c_setter(self, arg)
         t = self._timeout = _c_gettimeout(self)
         if t != 0.0:
             _c_setblocking(self, False)

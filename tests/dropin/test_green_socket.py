@@ -104,6 +104,82 @@ def test_default_timeout_is_honoured():
         stdsocket.setdefaulttimeout(old)
 
 
+_TIMEOUTS = [None, 0, 0.0, -0.0, 1, 2.5, 1e-10, 2 ** 31, True, False, -1, -0.5,
+             float("nan"), float("inf"), 2 ** 63, "1", [1]]
+_FLAGS = [True, False, 0, 1, 2, -1, 2 ** 70, 1.5, 0.0, None, "x"]
+
+
+def _outcome(call, value):
+    """What ``call(value)`` does: the timeout it leaves, or the error it raises."""
+    sock = call.__self__
+    try:
+        call(value)
+    except Exception as e:
+        return type(e), str(e)
+    return sock.gettimeout(), sock.getblocking()
+
+
+@pytest.mark.parametrize("method,values", [("settimeout", _TIMEOUTS),
+                                           ("setblocking", _FLAGS)])
+def test_timeout_setters_match_the_stdlib(method, values):
+    """Each value, twice (the second call reuses what the first one parsed): the
+    stdlib's result or error, and the fd stays non-blocking."""
+    std, green = stdsocket.socket(), socket.socket()
+    with std, green:
+        for value in values + values:
+            assert _outcome(getattr(green, method), value) == \
+                _outcome(getattr(std, method), value), value
+            assert not os.get_blocking(green.fileno())
+            assert not stdsocket.socket.getblocking(green)
+
+
+@pytest.mark.parametrize("call", [lambda s: s.settimeout(None), lambda s: s.settimeout(3),
+                                  lambda s: s.setblocking(True)])
+def test_timeout_setters_on_a_closed_socket_raise_ebadf(call):
+    s = socket.socket()
+    call(s)  # a value seen before: the closed socket must not take the quick path
+    s.close()
+    with pytest.raises(OSError) as ei:
+        call(s)
+    assert ei.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_setblocking_on_an_fd_closed_underneath_raises_ebadf(flag):
+    """As CPython's test_setblocking_invalidfd: the fd is checked, not just the object."""
+    other = socket.socket()
+    s = socket.socket(fileno=other.fileno())
+    other.close()
+    try:
+        with pytest.raises(OSError) as ei:
+            s.setblocking(flag)
+        assert ei.value.errno == errno.EBADF
+    finally:
+        s.detach()
+
+
+def test_settimeout_of_a_seen_value_makes_no_syscall(pair, monkeypatch):
+    """A keep-alive server sets the same timeouts on every request: after the first
+    time, settimeout leaves the fd (and the C socket) alone."""
+    a, _ = pair
+    a.settimeout(7.5)
+    calls = []
+    for name in ("_c_settimeout", "_c_setblocking"):
+        real = getattr(socket, name)
+        monkeypatch.setattr(socket, name,
+                            lambda *args, _real=real, _name=name: calls.append(_name) or
+                            _real(*args))
+    for _ in range(3):
+        a.settimeout(7.5)
+        assert a.gettimeout() == 7.5
+        a.settimeout(None)
+        assert a.gettimeout() is None
+    assert calls == []
+    a.settimeout(0.25)          # a new value asks the C parser once
+    assert calls == ["_c_settimeout", "_c_setblocking"]
+    assert a.gettimeout() == 0.25 and not os.get_blocking(a.fileno())
+
+
 def test_accept_connect_and_io(server):
     port = server.getsockname()[1]
 
