@@ -36,7 +36,7 @@ import sys
 import traceback
 from typing import Any
 
-from ._hub import Hub, _local, all_hubs
+from ._hub import _local, all_hubs
 
 __all__: list[str] = []
 
@@ -85,20 +85,6 @@ def _exit_status(exc: BaseException | None) -> int:
     return status
 
 
-def _release_inherited(hub: Hub) -> None:
-    """Close the child's copies of ``hub``'s fds and retire it (parent unaffected)."""
-    poller, hub.poller = hub.poller, None
-    if poller is not None:
-        poller.close()
-    hub.nregistered = 0
-    for fd in (hub._wake_r, hub._wake_w):
-        if fd >= 0:
-            os.close(fd)
-    hub._wake_r = hub._wake_w = -1
-    hub._threadsafe = None   # call_threadsafe (portals) now fails instead of hanging
-    hub.thread_id = -1       # no thread's ident: the parent's handles raise "another thread's hub"
-
-
 def _after_fork_in_child() -> None:
     state = dict(vars(_local))
     old = state.get("hub")
@@ -111,7 +97,7 @@ def _after_fork_in_child() -> None:
     inherited = list(all_hubs.values())
     all_hubs.clear()  # dill.trees() in the child shows the child's hubs only
     for hub in inherited:
-        _release_inherited(hub)
+        hub.abandon_in_child()
 
 
 if hasattr(os, "register_at_fork"):

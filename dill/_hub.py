@@ -940,6 +940,24 @@ class Hub:
             except Exception as e:  # a bug in a callback must not kill the scheduler
                 report_unraisable(e, fn, "a call_threadsafe callback raised")
 
+    def abandon_in_child(self) -> None:
+        """In a forked child: close this (inherited) hub's copies of its fds and
+        retire it, leaving the parent's hub untouched (``dill._fork``).
+
+        The poller is only closed, never unregistered from: an ``epoll_ctl`` on
+        the inherited epoll instance would change the parent's interest list.
+        """
+        poller, self.poller = self.poller, None
+        if poller is not None:
+            poller.close()
+        self.nregistered = 0
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+        self._threadsafe = None  # call_threadsafe (portals) now fails instead of hanging
+        self.thread_id = -1      # no thread's ident: the parent's handles raise "another thread's hub"
+
     def close(self) -> None:
         """Release OS resources (the poller, the wake-up pipe)."""
         if self.poller is not None:
