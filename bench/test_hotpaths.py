@@ -75,6 +75,17 @@ def test_go_wait(benchmark):
     benchmark(lambda: go(_noop).wait())
 
 
+def test_go_wait_10k_alive(benchmark):
+    """go() 10,000 no-op callables keeping every handle, then wait() on each:
+    the spawn_handles shape, where the garbage collector walks every live
+    task record and handle (the cost of a task's size and of its slots)."""
+    def run():
+        handles = [go(_noop) for _ in range(10_000)]
+        for h in handles:
+            h.wait()
+    benchmark.pedantic(run, rounds=10, warmup_rounds=1)
+
+
 def test_bundle_go(benchmark):
     """b.go() a no-op into a long-lived bundle (it finishes at once)."""
     with bundle() as b:
