@@ -24,6 +24,12 @@ descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM), the acceptor
 backs off (10 ms, doubling up to 1 s) and retries; the connections already
 open keep being served and new ones are accepted once fds are free again.
 
+A response's head (status line and headers) is held back until the first bytes
+of its body, and both go out in one ``send``: one TCP segment for a small
+response instead of two (``_Connection``; gunicorn's ``Response`` asks for the
+hold just before it writes the head).  Anything else written to the connection,
+and the end of the request, sends a head still held first.
+
 ``--preload`` imports the app in the master, before any worker patches: names
 the app binds from the stdlib at import time (``from time import sleep``,
 locks made at import) keep the blocking originals.  Either do not preload, or
@@ -41,6 +47,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
+from gunicorn.http import wsgi
 from gunicorn.workers.base_async import AsyncWorker
 
 import dill
@@ -79,6 +86,7 @@ class Worker(AsyncWorker):
                         for s in made_by_master]
         for listener in self.sockets:
             listener.setblocking(True)  # blocks the acceptor coroutine only
+        wsgi.Response = _Response  # this process's responses hold their head (module doc)
         super().init_process()
 
     # ------------------------------------------------------------------ run
@@ -157,7 +165,7 @@ class Worker(AsyncWorker):
         while True:
             slots.acquire()
             try:
-                client, addr = listener.accept()
+                client, addr = _accept(listener)
             except OSError as e:
                 slots.release()
                 if e.errno not in _BACK_OFF_ERRNOS:
@@ -205,6 +213,7 @@ class Worker(AsyncWorker):
         try:
             return super().handle_request(listener_name, req, sock, addr)
         finally:
+            sock.flush()  # a head-only response (HEAD, 204, no body) is still held
             if not self.alive:  # --max-requests reached: shut down now, not at the next tick
                 with contextlib.suppress(OSError):
                     os.write(self.PIPE[1], b".")
@@ -241,3 +250,94 @@ class _KeepaliveWait:
         self.client.settimeout(None)
         if kind is not None and issubclass(kind, socket.timeout):
             raise StopIteration() from None
+
+
+_HOLD = object()       # _Connection._held: hold the next sendall (the head)
+_MAX_JOINED = 1 << 16  # bigger bodies are sent after the head, not copied behind it
+
+
+class _Connection(green_socket.socket):
+    """A served connection's socket: ``hold_head()`` makes the next ``sendall`` (the
+    response's head) wait for the following one (the body's first bytes), and both
+    go out in one ``send``.  Every other way of writing to or ending the connection
+    sends a held head first, so bytes keep their order."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: Any = None  # None, _HOLD, or the head's bytes
+
+    def hold_head(self) -> None:
+        """Hold the next ``sendall`` until the one after it, or ``flush()``."""
+        if self._held is None:
+            self._held = _HOLD
+
+    def flush(self) -> None:
+        """Send the held head, if any; hold nothing more."""
+        head, self._held = self._held, None
+        if head is not None and head is not _HOLD:
+            green_socket.socket.sendall(self, head)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        """``socket.sendall``, holding or joining the head (see the class)."""
+        head = self._held
+        if head is not None and data.__class__ is bytes and not flags:
+            if head is _HOLD:
+                self._held = data
+                return None
+            if len(data) <= _MAX_JOINED:
+                self._held = None
+                return green_socket.socket.sendall(self, head + data)
+        self.flush()
+        return green_socket.socket.sendall(self, data, flags)
+
+    def _flush_quietly(self) -> None:
+        """Before ending the connection: a head that cannot go out is dropped."""
+        try:
+            self.flush()
+        except (OSError, Canceled):
+            pass
+
+
+def _flushing_first(name: str, quietly: bool = False) -> Any:
+    """The green socket's method ``name``, sending a held head first."""
+    method = getattr(green_socket.socket, name)
+
+    def flushed(self: _Connection, *args: Any, **kwargs: Any) -> Any:
+        if self._held is not None:
+            if quietly:
+                self._flush_quietly()
+            else:
+                self.flush()
+        return method(self, *args, **kwargs)
+
+    flushed.__name__ = flushed.__qualname__ = name
+    flushed.__doc__ = method.__doc__
+    return flushed
+
+
+for _name in ("send", "sendto", "sendmsg", "sendfile"):
+    if hasattr(green_socket.socket, _name):
+        setattr(_Connection, _name, _flushing_first(_name))
+for _name in ("shutdown", "close", "detach"):
+    setattr(_Connection, _name, _flushing_first(_name, quietly=True))
+del _name
+
+
+def _accept(listener: Any) -> tuple:
+    """``listener.accept()``, the connection made a ``_Connection``.  (The stdlib's
+    accept also applies a default timeout when the listener has one: ours has
+    none, it blocks.)"""
+    fd, addr = listener._accept()
+    return _Connection(listener.family, listener.type, listener.proto, fileno=fd), addr
+
+
+class _Response(wsgi.Response):
+    """gunicorn's response, asking its connection to hold the head it writes."""
+
+    def send_headers(self) -> None:
+        """Write the head (held by a ``_Connection`` until the body's first bytes)."""
+        if not self.headers_sent and isinstance(self.sock, _Connection):
+            self.sock.hold_head()
+        super().send_headers()
