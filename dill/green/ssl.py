@@ -73,6 +73,15 @@ class SSLSocket(_StdSSLSocket, _gsocket.socket):
 
     _dill_green = True
 
+    def settimeout(self, value):
+        # Always through the fd (the green socket skips it for values it has
+        # seen): the stdlib's SSLSocket._create builds this object on the fd
+        # before detaching the plain socket, whose detach() hands the fd over
+        # in blocking mode; this call, which follows, makes it non-blocking
+        # again.  A blocking fd under an SSL object that thinks it is
+        # non-blocking would block the whole hub in the handshake.
+        self._set_timeout_slowly(_StdSSLSocket.settimeout, value)
+
     def read(self, len=1024, buffer=None):
         self._checkClosed()
         sslobj = self._sslobj

@@ -194,3 +194,18 @@ def test_nonblocking_handshake_loop(contexts, server):
     assert c.recv(2) == b"hi"
     c.close()
     cr.wait()
+
+
+@pytest.mark.timeout(10)
+def test_wrapped_fd_stays_non_blocking(contexts, server):
+    """ssl's _create detaches the plain socket (which hands its fd over in
+    blocking mode) after building the SSL socket on it: the fd must end up
+    non-blocking again, or the handshake blocks the whole hub."""
+    sctx, cctx = contexts
+    raw = socket.create_connection(server.getsockname())
+    s, _ = server.accept()
+    for sock, ctx, side in ((raw, cctx, False), (s, sctx, True)):
+        wrapped = ctx.wrap_socket(sock, server_side=side, do_handshake_on_connect=False)
+        assert wrapped.gettimeout() is None
+        assert not os.get_blocking(wrapped.fileno())
+        wrapped.close()
