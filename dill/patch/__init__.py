@@ -29,6 +29,7 @@ MODULES = {
     "ssl": "dill.green.ssl",
     "subprocess": "dill.green.subprocess",
     "signal": "dill.green.signal",
+    "multiprocessing": "dill.green.multiprocessing",
 }
 # Patched along with a keyword's module.
 _COMPANIONS = {"threading": [("_thread", "dill.green.thread")]}
@@ -95,6 +96,86 @@ def _swap(real_name: str, green_name: str) -> None:
         setattr(real, name, getattr(green, name))
 
 
+def _set_attrs(module: types.ModuleType, values: dict) -> None:
+    """Set ``values`` ({dotted attribute: green value}, e.g. ``"Connection._recv"``)
+    on ``module``, saving the originals for ``get_original``."""
+    saved = _originals.setdefault(module.__name__, {})
+    for dotted, value in values.items():
+        *path, attr = dotted.split(".")
+        owner = module
+        for part in path:
+            owner = getattr(owner, part)
+        if dotted not in saved:
+            saved[dotted] = getattr(owner, attr, _MISSING)
+        setattr(owner, attr, value)
+
+
+class _PatchingLoader:
+    """Wraps a module's loader: once the module has run, sets its green attributes."""
+
+    def __init__(self, loader: Any, finder: "_PatchOnImport") -> None:
+        self.loader = loader
+        self.finder = finder
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.loader.exec_module(module)
+        values = self.finder.pending.pop(module.__name__, None)
+        if values is not None:
+            _set_attrs(module, values)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package...
+        return getattr(self.loader, name)
+
+
+class _PatchOnImport:
+    """A ``sys.meta_path`` finder that patches a stdlib module when it is first imported.
+
+    For modules that few programs use (``multiprocessing``: importing it up
+    front would cost every patched program its import time).  It finds the
+    module with the other finders and only wraps the loader.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict = {}  # module name -> {dotted attribute: green value}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        """The other finders' spec for ``name``, its loader wrapped if ``name`` is pending."""
+        if name not in self.pending:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader, self)
+        return spec
+
+
+def _patch_attrs(patches: dict) -> None:
+    """Apply a green module's ``PATCHES`` ({module: {dotted attribute: value}}):
+    now to the modules already imported, at their import to the others."""
+    hook = None
+    for name, values in patches.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            _set_attrs(module, values)
+            continue
+        if hook is None:
+            hook = next((f for f in sys.meta_path if isinstance(f, _PatchOnImport)), None)
+            if hook is None:
+                hook = _PatchOnImport()
+                sys.meta_path.insert(0, hook)
+        hook.pending[name] = values
+
+
 def _snapshot(name: str) -> types.ModuleType:
     """A module object with the real module's current (original) attributes."""
     snap = _snapshots.get(name)
@@ -129,7 +210,8 @@ def _shield_dill(names: list) -> None:
 
 def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
           ssl: bool = True, time: bool = True, queue: bool = True,
-          subprocess: bool = True, selectors: bool = True, signal: bool = True) -> dict:
+          subprocess: bool = True, selectors: bool = True, signal: bool = True,
+          multiprocessing: bool = True) -> dict:
     """Make the stdlib's blocking modules green for the whole process.
 
     Replaces, on the real module objects (so ``import threading`` anywhere,
@@ -137,6 +219,9 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
     ``time.sleep``, and ``socket``, ``select``, ``selectors``, ``ssl``,
     ``subprocess`` when dill provides them, and ``signal.signal`` (what a
     handler raises goes to the main thread's root code: ``dill._signals``).
+    ``multiprocessing`` keeps its module objects: its pipes' reads and writes,
+    ``connection.wait``, its locks and ``Process.join`` are made green on its
+    classes (``dill.green.multiprocessing``), when it is first imported.
     Pass ``name=False`` to keep a module as it is.  Returns ``{module: True (patched) / False (not)}``.
 
     Call it early, from the main thread, before other OS threads run (else
@@ -152,7 +237,7 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
 
     wanted = {"threading": threading, "socket": socket, "select": select, "ssl": ssl,
               "time": time, "queue": queue, "subprocess": subprocess,
-              "selectors": selectors, "signal": signal}
+              "selectors": selectors, "signal": signal, "multiprocessing": multiprocessing}
     for k, v in wanted.items():
         if not isinstance(v, bool):
             raise TypeError(f"patch(): {k}= must be True or False, not {type(v).__name__}")
@@ -164,6 +249,7 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
                            + ", ".join(others))
     result = {}
     plan = []
+    attr_patches = []  # green modules that patch classes (PATCHES), not module names
     for key, green_name in MODULES.items():
         if not wanted[key]:
             result[key] = False
@@ -176,6 +262,10 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
             result[key] = False  # dill does not provide it (yet)
             continue
         result[key] = True
+        patches = getattr(sys.modules[green_name], "PATCHES", None)
+        if patches is not None:
+            attr_patches.append(patches)
+            continue
         plan.append((key, green_name))
         plan.extend(_COMPANIONS.get(key, ()))
     # Import what dill itself needs before anything is patched, then shield it.
@@ -190,6 +280,8 @@ def patch(*, threading: bool = True, socket: bool = True, select: bool = True,
     _shield_dill(stdlib)
     for real_name, green_name in plan:
         _swap(real_name, green_name)
+    for patches in attr_patches:
+        _patch_attrs(patches)
     _result = result
     return dict(result)
 
