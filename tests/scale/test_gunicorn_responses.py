@@ -67,7 +67,7 @@ def test_what_the_app_writes_to_the_socket_itself_is_not_held(port):
         s.sendall(b"GET /early HTTP/1.1\r\nHost: x\r\n\r\n")
         t0 = time.monotonic()
         assert _read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 103 Early Hints\r\n")
-        assert time.monotonic() - t0 < 0.25   # the app sleeps 0.3 s before answering
+        assert time.monotonic() - t0 < 2.5    # the app sleeps 3 s before answering
         assert _read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 200 ")
 
 

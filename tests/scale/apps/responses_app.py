@@ -5,7 +5,7 @@ Content-Length.  ``/empty``: 204, no body.
 ``/stream?N``: N chunks, no Content-Length (chunked).  ``/big?N``: one N-byte body.
 ``/file?N``: an N-byte file through ``wsgi.file_wrapper`` (sendfile).
 ``/echo``: the request body back (a client may ``Expect: 100-continue``).
-``/early``: writes an interim 103 straight to ``gunicorn.socket``, waits 0.3 s,
+``/early``: writes an interim 103 straight to ``gunicorn.socket``, waits 3 s,
 then answers.  ``/fail``: fails after its first body chunk.
 """
 
@@ -45,7 +45,7 @@ def app(environ, start_response):
         body = environ["wsgi.input"].read()
     elif path == "/early":
         environ["gunicorn.socket"].sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
-        time.sleep(0.3)
+        time.sleep(3)
         body = b"late\n"
     elif path == "/fail":
         start_response("200 OK", [("Content-Type", "text/plain")])
