@@ -1,13 +1,16 @@
 """Channels: rendezvous (or buffered) hand-off of Python objects between coroutines.
 
 A channel has two ends; what is sent on one end is received on the other.  Each
-direction is a ``_Half`` with a ``WaitQueue`` of blocked receivers, one of
-blocked senders (each made on first park) and, for buffered channels, a
-deque of values.  Queue entries
-are ``dill._wait`` entries ``(task, epoch, index, value)``: ``index`` is -1 for
-``chsend``/``chrecv`` and the clause index for ``choose``.  An entry whose wait
-ended some other way (a timer, a cancel, another clause) is dead: wakers skip
-it, and its owner only counts it (``give_up``), so nothing is ever searched.
+direction is a ``_Half`` with a wait slot of blocked receivers, one of blocked
+senders and, for buffered channels, a deque of values.  A wait slot is
+``None`` (nobody waits), the lone waiter's entry itself, or a ``WaitQueue``
+once a second one parks: a coroutine parked alone costs no queue (a
+``WaitQueue``, a deque, is 768 B) and its hand-off is a slot load and store.
+Entries are ``dill._wait`` entries ``(task, epoch, index, value)``: ``index``
+is -1 for ``chsend``/``chrecv`` and the clause index for ``choose``.  An entry
+whose wait ended some other way (a timer, a cancel, another clause) is dead:
+wakers skip it, and its owner only counts it (``give_up``), so nothing is ever
+searched.
 
 Every hand-off wakes its peer through ``Hub.wake`` (inlining it measured 1%
 of a ping-pong hop here: within noise, so not worth a second copy).
@@ -27,7 +30,7 @@ from _thread import get_ident
 from ._hub import (
     CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error, wrong_thread,
 )
-from ._wait import WaitQueue
+from ._wait import WaitQueue, wake_entry
 
 __all__ = ["CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose"]
 
@@ -43,32 +46,60 @@ class _Half:
     def __init__(self, cap: int) -> None:
         self.buf: Any = deque() if cap else ()
         self.cap = cap
-        # Made on first park: a deque costs ~770 B even empty, and most
-        # channels never have a receiver (or a sender) waiting on some side.
-        self.recvq: WaitQueue | None = None
-        self.sendq: WaitQueue | None = None
+        # Wait slots (module docstring): None, a lone entry or a WaitQueue.
+        self.recvq: Any = None
+        self.sendq: Any = None
         self.done = False  # the sending end called chdone or one end closed
 
-    def parked_recv(self) -> WaitQueue:
-        """The receivers' queue, made on first use."""
-        q = self.recvq
-        if q is None:
-            q = self.recvq = WaitQueue()
-        return q
-
-    def parked_send(self) -> WaitQueue:
-        """The senders' queue, made on first use."""
-        q = self.sendq
-        if q is None:
-            q = self.sendq = WaitQueue()
-        return q
-
     def fail_waiters(self, why: Reason, senders: bool, receivers: bool) -> None:
-        """Wake the parked senders and/or receivers with ``why``."""
-        if senders and self.sendq:
-            self.sendq.wake_all(why)
-        if receivers and self.recvq:
-            self.recvq.wake_all(why)
+        """Wake the parked senders and/or receivers with ``why`` (their slots empty)."""
+        if senders and self.sendq is not None:
+            _wake_all(self.sendq, why)
+            self.sendq = None
+        if receivers and self.recvq is not None:
+            _wake_all(self.recvq, why)
+            self.recvq = None
+
+
+def _parked(slot: Any, e: tuple) -> Any:
+    """The wait slot ``slot`` with the entry ``e`` parked last."""
+    if slot is None:
+        return e
+    if slot.__class__ is tuple:  # a second waiter: now they need a queue
+        q = WaitQueue()
+        q.append(slot)
+        slot = q
+    slot.append(e)
+    return slot
+
+
+def _withdrawn(slot: Any, e: tuple) -> Any:
+    """The wait slot ``slot`` once the wait of ``e`` ended some other way."""
+    if slot is e:
+        return None
+    if slot.__class__ is WaitQueue:
+        # (If a waker took our lone entry before the queue was made, this
+        # counts a dead entry the queue lacks: the count is a heuristic.)
+        slot.withdraw(e)
+    return slot  # else a waker already took (and skipped) our lone entry
+
+
+def _wake_all(slot: Any, why: Reason) -> None:
+    """Wake the waiters of a non-empty wait slot with ``why``."""
+    if slot.__class__ is tuple:
+        wake_entry(slot, why)
+    else:
+        slot.wake_all(why)
+
+
+def _take_receiver(h: _Half) -> tuple | None:
+    """Remove and return the first live receiver parked on ``h`` (``None``: none)."""
+    q = h.recvq
+    if q.__class__ is tuple:
+        h.recvq = None
+        t = q[0]
+        return q if t.waiting and t.epoch == q[1] else None
+    return q.pop_live() if q else None
 
 
 class ChannelEnd(Handle):
@@ -157,40 +188,48 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
     h = ch._out
     if h.done:
         raise Done()
-    rq = h.recvq
-    while rq:
-        e = rq.popleft()
-        r = e[0]
-        if r.waiting and r.epoch == e[1]:  # hand the value to the first live receiver
-            hub.wake(r, value if e[2] < 0 else (e[2], value))
+    e = h.recvq
+    if e is not None:
+        if e.__class__ is tuple:  # _take_receiver inlined for a lone receiver: the hot hand-off
+            h.recvq = None
+            if not (e[0].waiting and e[0].epoch == e[1]):
+                e = None
+        else:
+            e = e.pop_live()
+        if e is not None:  # hand the value to the first live receiver
+            hub.wake(e[0], value if e[2] < 0 else (e[2], value))
             return
-        rq.dead -= 1
     if len(h.buf) < h.cap:
         h.buf.append(value)
         return
     if deadline == 0:
         raise TimedOut()
-    sq = h.parked_send()
     e = (task, task.epoch, -1, value)
-    sq.append(e)
+    h.sendq = _parked(h.sendq, e)
     v = hub.block(task, "chsend", ch, deadline)
     if v is None:
         return
-    if v is not DONE and v is not CLOSED:  # those emptied the queue
-        sq.withdraw(e)
+    if v is not DONE and v is not CLOSED:  # those emptied the slot
+        h.sendq = _withdrawn(h.sendq, e)
     raise reason_error(task, v)
 
 
-def _take_sender(hub: Hub, sq: WaitQueue) -> tuple | None:
-    """Pop the first live blocked sender, wake it, return its entry."""
-    while sq:
-        e = sq.popleft()
+def _take_sender(hub: Hub, h: _Half) -> tuple | None:
+    """Remove the first live sender parked on ``h``, wake it, return its entry."""
+    q = h.sendq
+    if q.__class__ is tuple:
+        h.sendq = None
+        s = q[0]
+        if not (s.waiting and s.epoch == q[1]):
+            return None
+        e = q
+    else:
+        e = q.pop_live()
+        if e is None:
+            return None
         s = e[0]
-        if s.waiting and s.epoch == e[1]:
-            hub.wake(s, None if e[2] < 0 else (e[2], None))
-            return e
-        sq.dead -= 1
-    return None
+    hub.wake(s, None if e[2] < 0 else (e[2], None))
+    return e
 
 
 def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
@@ -214,26 +253,26 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
     if buf:
         v = buf.popleft()
         if h.sendq:
-            e = _take_sender(hub, h.sendq)
+            e = _take_sender(hub, h)
             if e is not None:
                 buf.append(e[3])
         return v
     if h.sendq:  # take the value of the first live sender
-        e = _take_sender(hub, h.sendq)
+        e = _take_sender(hub, h)
         if e is not None:
             return e[3]
     if h.done:
         raise Done()
     if deadline == 0:
         raise TimedOut()
-    rq = h.parked_recv()
     e = (task, task.epoch, -1, None)
-    rq.append(e)
+    rq = h.recvq
+    h.recvq = e if rq is None else _parked(rq, e)
     v = hub.block(task, "chrecv", ch, deadline)
     if v.__class__ is not Reason:
         return v
-    if v is not DONE and v is not CLOSED:  # those emptied the queue
-        rq.withdraw(e)
+    if v is not DONE and v is not CLOSED:  # those emptied the slot
+        h.recvq = _withdrawn(h.recvq, e)
     raise reason_error(task, v)
 
 
@@ -316,11 +355,11 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
             if buf:
                 v = buf.popleft()
                 if h.sendq:
-                    e = _take_sender(hub, h.sendq)
+                    e = _take_sender(hub, h)
                     if e is not None:
                         buf.append(e[3])
                 return i, v
-            e = _take_sender(hub, h.sendq) if h.sendq else None
+            e = _take_sender(hub, h) if h.sendq else None
             if e is not None:
                 return i, e[3]
             if h.done:
@@ -329,14 +368,11 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
             h = cl[1]._out
             if h.done:
                 raise _clause_error(Done(), i)
-            rq = h.recvq
-            while rq:
-                e = rq.popleft()
-                r = e[0]
-                if r.waiting and r.epoch == e[1]:
-                    hub.wake(r, cl[2] if e[2] < 0 else (e[2], cl[2]))
+            if h.recvq is not None:
+                e = _take_receiver(h)
+                if e is not None:
+                    hub.wake(e[0], cl[2] if e[2] < 0 else (e[2], cl[2]))
                     return i, None
-                rq.dead -= 1
             if len(h.buf) < h.cap:
                 h.buf.append(cl[2])
                 return i, None
@@ -349,26 +385,28 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     i = 0
     for cl in clauses:
         if cl[0] == CHRECV:
-            q = cl[1]._in.parked_recv()
+            h = cl[1]._in
             e = (task, epoch, i, None)
+            h.recvq = _parked(h.recvq, e)
         else:
-            q = cl[1]._out.parked_send()
+            h = cl[1]._out
             e = (task, epoch, i, cl[2])
-        q.append(e)
-        parked.append((q, e))
+            h.sendq = _parked(h.sendq, e)
+        parked.append((h, e))
         i += 1
     v = hub.block(task, "choose", clauses, deadline)
-    if v.__class__ is Reason:
-        for q, e in parked:
-            q.withdraw(e)
+    # The winning clause's waker took its entry (or, on DONE/CLOSED, emptied
+    # that slot); withdraw every other clause's.
+    index = -1 if v.__class__ is Reason else v[0]
+    for h, e in parked:
+        if e[2] != index:
+            if clauses[e[2]][0] == CHRECV:
+                h.recvq = _withdrawn(h.recvq, e)
+            else:
+                h.sendq = _withdrawn(h.sendq, e)
+    if index < 0:
         raise reason_error(task, v)
     index, value = v
-    # The winning clause's waker popped its entry (or, on DONE/CLOSED, emptied
-    # that queue); withdraw every other clause's.
-    won = parked[index][0]
-    for q, e in parked:
-        if q is not won:
-            q.withdraw(e)
     if value.__class__ is Reason:
         raise _clause_error(reason_error(task, value), index)
     return v

@@ -506,3 +506,119 @@ def test_many_senders_many_receivers_lose_and_duplicate_nothing():
     assert sorted(got) == [(i, j) for i in range(10) for j in range(50)]
     hclose(a)
     hclose(b)
+
+
+# ------------------------------------- wait slots: a lone waiter, then a queue
+
+
+def test_a_lone_parked_receiver_costs_its_channel_no_queue():
+    """Issue 13: a coroutine parked alone in chrecv allocates only its entry in
+    the channel code (a WaitQueue, a deque, would add 768 B to each)."""
+    import tracemalloc
+
+    from dill import _channel
+
+    n = 200
+    chans = [chmake() for _ in range(n)]
+    tracemalloc.start()
+    try:
+        hs = [go(chrecv, b) for _, b in chans]
+        snap = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    traced = snap.filter_traces([tracemalloc.Filter(True, _channel.__file__)])
+    per_coroutine = sum(s.size for s in traced.statistics("filename")) / n
+    assert per_coroutine <= 100, per_coroutine  # the (task, epoch, index, value) entry
+    for (a, b), h in zip(chans, hs):
+        chsend(a, "x")
+        assert h.wait() == "x"
+        hclose(h)
+        hclose(a)
+        hclose(b)
+
+
+def test_receivers_stay_fifo_when_a_lone_waiter_becomes_a_queue():
+    a, b = chmake()
+    got = []
+
+    def rcv(tag, deadline=-1):
+        try:
+            got.append((tag, chrecv(b, deadline)))
+        except TimedOut:
+            got.append((tag, "timed out"))
+
+    hs = [go(rcv, 1), go(rcv, 2, now() + 20), go(rcv, 3)]  # 2 makes the queue
+    msleep(now() + 40)  # 2 timed out in the middle of the queue
+    chsend(a, "x")
+    chsend(a, "y")
+    with pytest.raises(TimedOut):
+        chsend(a, "z", 0)  # nobody is left
+    for h in hs:
+        h.wait()
+        hclose(h)
+    assert got == [(2, "timed out"), (1, "x"), (3, "y")]
+    h = go(chrecv, b)  # the queue, empty now, still serves
+    chsend(a, "w")
+    assert h.wait() == "w"
+    hclose(h)
+    hclose(a)
+    hclose(b)
+
+
+def test_senders_stay_fifo_when_a_lone_waiter_becomes_a_queue():
+    a, b = chmake()
+    hs = [go(chsend, a, 1), go(chsend, a, 2, now() + 20), go(chsend, a, 3)]
+    msleep(now() + 40)  # the second sender timed out
+    assert [chrecv(b), chrecv(b)] == [1, 3]
+    with pytest.raises(TimedOut):
+        hs[1].wait()
+    with pytest.raises(TimedOut):
+        chrecv(b, 0)
+    for h in hs:
+        hclose(h)
+    hclose(a)
+    hclose(b)
+
+
+def test_a_dead_lone_entry_taken_by_a_sender_before_its_owner_runs():
+    """The chooser is woken on b1; before it runs, a sender on b2 meets its
+    (now dead) lone entry there, skips it and blocks: nothing is lost."""
+    a1, b1 = chmake()
+    a2, b2 = chmake()
+    chooser = go(dill.choose, [(dill.CHRECV, b1), (dill.CHRECV, b2)])
+    s1 = go(chsend, a1, "one")  # wakes the chooser, which is not running yet
+    s2 = go(chsend, a2, "two")  # runs first: the chooser's entry on b2 is dead
+    assert chooser.wait() == (0, "one")
+    assert chrecv(b2) == "two"  # s2 was parked as a sender, not handed to the chooser
+    for h in (chooser, s1, s2, a1, b1, a2, b2):
+        hclose(h)
+
+
+def test_choose_on_both_directions_of_one_half_withdraws_the_loser():
+    """(CHRECV, a) and (CHSEND, b, v) park on the same half (b sends to a)."""
+    a, b = chmake()
+    h = go(dill.choose, [(dill.CHRECV, a), (dill.CHSEND, b, "mine")])
+    chsend(b, "yours")  # another sender on b hands to the chooser's receive clause
+    assert h.wait() == (0, "yours")
+    with pytest.raises(TimedOut):
+        chrecv(a, 0)  # its send clause was withdrawn: no sender is left on b
+    h2 = go(dill.choose, [(dill.CHRECV, b), (dill.CHRECV, b)])  # one channel twice
+    chsend(a, "once")
+    assert h2.wait() == (0, "once")
+    with pytest.raises(TimedOut):
+        chsend(a, "again", 0)  # the second clause's entry is gone too
+    for x in (h, h2, a, b):
+        hclose(x)
+
+
+@pytest.mark.parametrize("waiters", [1, 3])
+def test_closing_an_end_wakes_lone_and_queued_waiters(waiters):
+    a, b = chmake()
+    rs = [go(chrecv, b) for _ in range(waiters)]
+    ss = [go(chsend, b, i) for i in range(waiters)]
+    hclose(a)
+    for h in rs + ss:
+        with pytest.raises(Done):
+            h.wait()
+        hclose(h)
+    hclose(b)

@@ -183,6 +183,39 @@ def test_closing_blocked_receivers_in_any_order(order):
     hclose(b)
 
 
+def test_ended_waits_leave_no_entry_behind():
+    """A channel's wait slot holds a lone waiter's entry itself: a timeout, a
+    losing choose clause or a close empties the slot (no dead entry keeps the
+    task alive), and a choose won in a queue leaves its dead count exact."""
+    a, b = chmake()
+    c, d = chmake()
+    with pytest.raises(TimedOut):
+        chrecv(b, now() + 5)
+    assert b._in.recvq is None
+    h = go(choose, [(CHRECV, b), (CHRECV, d)])
+    assert b._in.recvq is not None and d._in.recvq is not None
+    chsend(c, "d wins")
+    assert h.wait() == (1, "d wins")
+    assert b._in.recvq is None and d._in.recvq is None
+    hclose(h)
+    r = go(chrecv, b)
+    hclose(a)  # b's receivers see Done
+    with pytest.raises(Done):
+        r.wait()
+    assert b._in.recvq is None
+    hclose(r)
+    r1 = go(chrecv, d)
+    h = go(choose, [(CHRECV, d)])  # the second waiter: now a WaitQueue
+    q = d._in.recvq
+    assert isinstance(q, WaitQueue) and len(q) == 2
+    chsend(c, 1)
+    chsend(c, 2)
+    assert r1.wait() == 1 and h.wait() == (0, 2)
+    assert len(q) == 0 and q.dead == 0
+    for x in (r1, h, b, c, d):
+        hclose(x)
+
+
 def test_waitqueue_unit():
     q = WaitQueue()
     assert q.pop_live() is None and not q.has_live()
