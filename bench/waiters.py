@@ -4,7 +4,8 @@
 
 N coroutines block in ``chrecv`` on one channel; then they are closed
 oldest-first, newest-first and in random order, and in a fourth shape N
-receivers with distinct deadlines time out newest-first.  Prints the CPU time per
+receivers with distinct deadlines time out newest-first.  A fifth shape wakes
+them instead, one ``chsend`` each (the oldest first).  Prints the CPU time per
 waiter (median of ``--reps``) for each size and the ratio of the largest size
 to the smallest: 1.0 is linear, the square-law queue it replaced gave ~10x per
 10x more waiters.  Each run is a fresh subprocess.
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 
-SHAPES = ("close-oldest", "close-newest", "close-random", "timeout-newest")
+SHAPES = ("close-oldest", "close-newest", "close-random", "timeout-newest", "send-oldest")
 
 
 def _measure(shape: str, n: int) -> float:
@@ -28,7 +29,7 @@ def _measure(shape: str, n: int) -> float:
     import random
 
     from dill import (
-        Done, TimedOut, bundle, bundle_go, chdone, chmake, chrecv, go, hclose, msleep, now,
+        Done, TimedOut, bundle, bundle_go, chdone, chmake, chrecv, chsend, go, hclose, msleep, now,
     )
 
     a, b = chmake()
@@ -58,6 +59,15 @@ def _measure(shape: str, n: int) -> float:
         hclose(bd)
         hclose(gate_tx)
         hclose(gate_rx)
+    elif shape == "send-oldest":
+        hs = [go(chrecv, b) for _ in range(n)]
+        t0 = time.process_time()
+        for i in range(n):
+            chsend(a, i)  # wakes the oldest receiver left
+        elapsed = time.process_time() - t0
+        for h in hs:
+            h.wait()
+            hclose(h)
     else:
         hs = [go(chrecv, b) for _ in range(n)]
         if shape == "close-newest":
