@@ -234,6 +234,17 @@ def new_task(hub: "Hub", g: Any, fn: Any = None, group: Any = None,
     return task
 
 
+def _worker_main() -> None:
+    """Body of every worker greenlet: ``Hub._worker`` of this thread's hub.
+
+    A plain function, not the bound method: greenlet calls a greenlet's run
+    callable from C, and that call stays on the C stack it saves at every
+    switch; through a bound method it is deeper (-208 B RSS per parked
+    coroutine).
+    """
+    _local.hub._worker()
+
+
 def task_kind_and_name(task: Task) -> tuple[str, str]:
     """(kind, name) of a task, for the tools: no import, safe at shutdown."""
     hub = task.hub
@@ -526,7 +537,7 @@ class Hub:
             raise Canceled()
         idle = self.idle
         fresh = not idle
-        g = greenlet(self._worker, self.loop_task.greenlet) if fresh else idle.pop()
+        g = greenlet(_worker_main, self.loop_task.greenlet) if fresh else idle.pop()
         task = new_task(self, g, fn, group, cur)
         self.tasks[task] = None
         if self.recording:
