@@ -318,7 +318,7 @@ def test_locks_join_and_cancel(tmp_path):
                      "canceled recv", "canceled acquire", "canceled get", "still usable"]
 
 
-def test_patched_after_import_and_opt_out(tmp_path):
+def test_patched_when_already_imported(tmp_path):
     lines = run(tmp_path, """
         import multiprocessing.connection, multiprocessing.synchronize, threading, time
         std_recv = multiprocessing.connection.Connection._recv
