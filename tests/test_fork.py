@@ -157,3 +157,27 @@ def test_process_pool_executor_from_a_patched_program(tmp_path):
     """, patched=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [str(sum(range(1, 51)))]
+
+
+def test_a_forked_child_starts_green_threads_after_the_parent_did(tmp_path):
+    """The parent's green threads live in a bundle of its hub: the child, whose
+    fresh hub cannot use it, starts its own (a forked multiprocessing.Process
+    that puts on a Queue starts a feeder thread)."""
+    p = run(tmp_path, """
+        import os, threading
+
+        def hello(out):
+            out.append(os.getpid())
+
+        seen = []
+        t = threading.Thread(target=hello, args=(seen,)); t.start(); t.join()
+        pid = os.fork()
+        if pid == 0:
+            mine = []
+            t = threading.Thread(target=hello, args=(mine,)); t.start(); t.join()
+            os._exit(0 if mine == [os.getpid()] else 3)
+        _, status = os.waitpid(pid, 0)
+        print(seen == [os.getpid()], os.waitstatus_to_exitcode(status), flush=True)
+    """, patched=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "True 0\n", p.stderr

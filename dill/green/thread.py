@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _thread as _real
 import functools as _functools
+import os as _os
 import sys as _sys
 import warnings as _warnings
 import weakref as _weakref
@@ -261,6 +262,25 @@ def thread_bundle() -> Bundle:
     if b is None:
         b = _os_local.bundle = Bundle()
     return b
+
+
+# Bundles of green threads inherited by a forked child: never closed nor
+# collected there (their coroutines belong to the parent's hub, gone in the
+# child, and a collected bundle would try to close them).
+_inherited_bundles: list = []
+
+
+def _after_fork_in_child() -> None:
+    """The parent's green threads are gone in a forked child, as its other OS
+    threads are: the child's first green thread makes a bundle of its own hub."""
+    b = getattr(_os_local, "bundle", None)
+    if b is not None:
+        _inherited_bundles.append(b)
+        _os_local.bundle = None
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def close_threads() -> None:
