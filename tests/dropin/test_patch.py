@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 KEYS = ["threading", "queue", "time", "socket", "select", "selectors", "ssl", "subprocess",
-        "signal"]
+        "signal", "multiprocessing"]
 
 
 def py(code, *args, patched=False):
