@@ -39,7 +39,7 @@ PER_OP = {
     "spawn": ("go() into a bundle + its exit", 20_000),
     "spawn_handles": ("go() + wait() on its handle", 20_000),
     "pingpong": ("round trip (2 channel hops)", 20_000),
-    "yield": ("yield (of 10 coroutines)", 5_000),
+    "yield": ("10 yields (one by each of 10 coroutines)", 5_000),
     "choose": ("choose over 8 channels (+ the feeder's send)", 10_000),
     "timers": ("sleeper: spawn, arm, fire, exit", 2_000),
 }
