@@ -36,6 +36,17 @@ _allocate_lock = _thread.allocate_lock
 _get_ident = _thread.get_ident
 
 
+
+def _waited_for(hub: Any) -> bool:
+    """Whether a coroutine waits for ``hub`` to switch: one is ready, a timer is
+    armed or an fd wait is on.  Read from the watchdog thread, so nothing is
+    changed: dead timer entries (``dead_timers`` counts them exactly) and fds
+    still registered with nobody waiting on them do not count."""
+    if hub.ready or len(hub.timers) > hub.dead_timers:
+        return True
+    return any(rec.reader is not None or rec.writer is not None
+               for rec in list(hub.fdwaits.values()))
+
 class _ThreadState:
     """What the trace hook of one hub's thread records (written only there)."""
 
@@ -143,7 +154,7 @@ class _Detector:
             hub = st.hub()
             if hub is None:
                 continue
-            if target is st.root and not (hub.ready or hub.timers or hub.nregistered):
+            if target is st.root and not _waited_for(hub):
                 continue  # root code with no coroutine waiting for the hub
             if frames is None:
                 frames = sys._current_frames()

@@ -11,7 +11,7 @@ import greenlet
 import pytest
 
 import dill
-from dill import go, hclose, msleep, now, yield_
+from dill import fdclean, fdin, go, hclose, msleep, now, yield_
 from dill import _hub
 from dill._detector import disable_blocking_detector, enable_blocking_detector
 
@@ -97,6 +97,24 @@ def test_an_idle_hub_is_not_reported(report):
 def test_root_code_without_coroutines_is_not_reported(report):
     time.sleep(0.15)  # a plain program computing: nothing waits for the hub
     assert report.getvalue() == ""
+
+
+def test_leftovers_of_ended_waits_do_not_count_as_waiters(report):
+    """A dead timer entry and an fd still registered with nobody waiting on it
+    (both kept after their waits ended, by design) are not coroutines waiting
+    for the hub: the root computing is still not reported."""
+    r, w = os.pipe()
+    try:
+        hclose(go(msleep, now() + 3_600_000))      # its timer entry stays, dead
+        os.write(w, b"x")
+        fdin(r, now() + 1000)                      # the fd stays registered
+        assert _hub.get_hub().timers and _hub.get_hub().nregistered
+        time.sleep(0.15)
+        assert report.getvalue() == ""
+    finally:
+        fdclean(r)
+        os.close(r)
+        os.close(w)
 
 
 def test_root_code_starving_coroutines_is_reported(report):
