@@ -20,8 +20,7 @@ from scale_engines import APPS, Engine, Gunicorn, free_port, wait_until
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "heavy: thousands of clients or tasks; sized to finish in seconds "
-                   "(DILL_SCALE_FULL=1 runs the issue's full sizes)")
+        "markers", "heavy: thousands of clients or tasks, at the issue's sizes")
 
 
 @pytest.fixture

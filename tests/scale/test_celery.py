@@ -18,13 +18,15 @@ def _wait_results(celery_app, ids, seconds):
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(180)
 def test_ten_thousand_sleeping_tasks_run_concurrently(celery_worker, celery_app):
-    """Tasks sleeping 100 ms with ``-c 1000``: correct results, far faster than serially."""
-    n = 10_000 if os.environ.get("DILL_SCALE_FULL") else 2_000
+    """10,000 tasks sleeping 100 ms with ``-c 1000``: correct results, far faster
+    than serially (about 15 s here; 1,000 s one after another)."""
+    n = 10_000
     worker = celery_worker(concurrency=1000)
     t0 = time.monotonic()
     ids = celery_app.enqueue_many(celery_app.nap, [(i, 0.1) for i in range(n)], worker.queue)
-    metas = _wait_results(celery_app, ids, seconds=80)
+    metas = _wait_results(celery_app, ids, seconds=150)
     took = time.monotonic() - t0
     assert [m["status"] for m in metas] == ["SUCCESS"] * n
     assert [m["result"] for m in metas] == [2 * i for i in range(n)]
