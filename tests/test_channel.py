@@ -528,7 +528,11 @@ def test_a_lone_parked_receiver_costs_its_channel_no_queue():
         tracemalloc.stop()
     traced = snap.filter_traces([tracemalloc.Filter(True, _channel.__file__)])
     per_coroutine = sum(s.size for s in traced.statistics("filename")) / n
-    assert per_coroutine <= 100, per_coroutine  # the (task, epoch, index, value) entry
+    # The (task, epoch, index, value) entry: ~72 B on 3.11+; on 3.10 the parked
+    # coroutine's frames are heap objects, traced to these lines too (~390 B).
+    # A WaitQueue would add 768 B either way.
+    assert per_coroutine < 600, per_coroutine
+    assert all(b._in.recvq.__class__ is tuple for _, b in chans)  # the lone slot
     for (a, b), h in zip(chans, hs):
         chsend(a, "x")
         assert h.wait() == "x"
