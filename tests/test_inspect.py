@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -96,13 +97,16 @@ def _start(argv: list[str], inspect_env: bool) -> subprocess.Popen:
     env.pop("DILL_INSPECT", None)
     if inspect_env:
         env["DILL_INSPECT"] = "1"
+    # Its own session, so that a failed start kills what it forked too (a
+    # forked child would otherwise hold the pipes open and hang communicate()).
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline() if ready else ""
     if line.strip() != "ready":
-        proc.kill()
-        pytest.fail(f"child did not start: {line!r} {proc.communicate()[1]}")
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"child did not start: {line!r} {proc.communicate(timeout=10)[1]}")
     return proc
 
 
@@ -272,8 +276,10 @@ FORKING = """
 
     flag = sys.argv[1]
     pid = os.fork()
-    if pid == 0:
-        print(os.getpid(), flush=True)
+    if pid == 0:  # not on stdout: the parent's "ready" must come first there
+        with open(flag + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(flag + ".tmp", flag + ".child")
     else:
         print("ready", flush=True)
     while not os.path.exists(flag):
@@ -290,7 +296,11 @@ def test_a_forked_child_answers_for_itself(tmp_path):
     script = _write(tmp_path, FORKING)
     proc = _start([sys.executable, script, str(flag)], inspect_env=True)
     try:
-        forked = int(proc.stdout.readline())
+        child = Path(str(flag) + ".child")
+        end = time.monotonic() + 30
+        while not child.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        forked = int(child.read_text())
         for pid in (proc.pid, forked):
             r = _dump(pid, "--json")
             assert r.returncode == 0, r.stderr
