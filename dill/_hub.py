@@ -389,7 +389,7 @@ class Hub:
         self.sweeps = 0  # compactions of the timer heap so far
         self._seq = count()
         self.budget = 0
-        self._first_call: tuple | None = None  # spawn -> a new worker greenlet
+        self._call: tuple | None = None  # spawn -> the worker it switches to
         self.idle: list = []
         self.fdwaits: dict[int, _FdWait] = {}
         self.nregistered = 0
@@ -541,8 +541,7 @@ class Hub:
         if cur.canceled:
             raise Canceled()
         idle = self.idle
-        fresh = not idle
-        g = greenlet(_worker_main, self.loop_task.greenlet) if fresh else idle.pop()
+        g = idle.pop() if idle else greenlet(_worker_main, self.loop_task.greenlet)
         task = new_task(self, g, fn, group, cur)
         self.tasks[task] = None
         if self.recording:
@@ -562,24 +561,20 @@ class Hub:
         g.gr_context = ctx.copy() if ctx else None
         self.ready.append(cur)
         self.current = task
-        if fresh:
-            # Handed over through the hub: a greenlet's first switch with
-            # arguments holds them for its whole life, and costs ~110 B more
-            # saved C stack in every parked coroutine.
-            self._first_call = (fn, args, kwargs)
-            g.switch()
-        else:
-            g.switch(fn, args, kwargs)  # the return value of the worker's park
+        # The call goes through the hub, not as switch arguments: a greenlet's
+        # first switch with arguments holds them for its whole life, and
+        # costs ~110 B more saved C stack in every parked coroutine.
+        self._call = (fn, args, kwargs)
+        g.switch()
         return task
 
     def _worker(self) -> None:
         """Body of a worker greenlet: run tasks until the idle pool is full.
 
-        Its task is ``hub.current`` whenever it is switched to.  The call to
-        make is ``hub._first_call`` for its first task, then comes with the
-        switch, as the return value of each park (``(fn, args, kwargs)``).
-        Nothing of a finished task stays referenced from here while the
-        worker is parked.
+        Its task is ``hub.current`` and its call ``hub._call`` (``(fn, args,
+        kwargs)``, taken at once) whenever spawn switches to it.  Nothing of
+        a finished task stays referenced from here while the worker is
+        parked.
 
         A task's run is inlined here (one Python call fewer per spawn).  Calls
         are spelled out for up to three arguments: CPython inlines a plain
@@ -587,11 +582,11 @@ class Hub:
         enters a new one, which stays on the C stack that the greenlet saves
         at every switch (-370 B RSS per parked coroutine).
         """
-        fn, args, kwargs = self._first_call
-        self._first_call = None
         me = getcurrent()
         idle = self.idle
         while True:
+            fn, args, kwargs = self._call
+            self._call = None
             task = self.current
             try:
                 if kwargs:
@@ -643,7 +638,7 @@ class Hub:
             ready = self.ready
             nxt = ready.popleft() if ready else self.loop_task
             self.current = nxt
-            fn, args, kwargs = nxt.greenlet.switch()
+            nxt.greenlet.switch()  # spawn() switches back with the next call
 
     def _lone_exited(self, task: Task) -> None:
         """A task launched on its own (``go``) finished and has ``waiters``:
