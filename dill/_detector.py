@@ -36,7 +36,6 @@ _allocate_lock = _thread.allocate_lock
 _get_ident = _thread.get_ident
 
 
-
 def _waited_for(hub: Any) -> bool:
     """Whether a coroutine waits for ``hub`` to switch: one is ready, a timer is
     armed or an fd wait is on.  Read from the watchdog thread, so nothing is
@@ -46,6 +45,7 @@ def _waited_for(hub: Any) -> bool:
         return True
     return any(rec.reader is not None or rec.writer is not None
                for rec in list(hub.fdwaits.values()))
+
 
 class _ThreadState:
     """What the trace hook of one hub's thread records (written only there)."""

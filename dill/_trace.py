@@ -93,13 +93,12 @@ class _Tracing:
         hub.block = block  # type: ignore[method-assign]
         hub.block_uncancelable = block_uncancelable  # type: ignore[method-assign]
         hub.cancel = cancel  # type: ignore[method-assign]
-        hub.on_spawn = self.on_spawn  # type: ignore[attr-defined]
         hub.recording += 1
         self.prev_trace = greenlet.settrace(self.on_greenlet_event)
 
     def uninstall(self) -> None:
         hub = self.hub
-        for name in ("block", "block_uncancelable", "cancel", "on_spawn"):
+        for name in ("block", "block_uncancelable", "cancel"):
             hub.__dict__.pop(name, None)
         hub.recording -= 1
         greenlet.settrace(self.prev_trace)
