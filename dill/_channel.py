@@ -30,7 +30,7 @@ from _thread import get_ident
 from ._hub import (
     CLOSED, DONE, Hub, Reason, check_deadline, get_hub, reason_error, wrong_thread,
 )
-from ._wait import WaitQueue, wake_entry
+from ._wait import WaitQueue, entry_live, wake_entry
 
 __all__ = ["CHSEND", "CHRECV", "ChannelEnd", "chmake", "chsend", "chrecv", "chdone", "choose"]
 
@@ -97,8 +97,7 @@ def _take_receiver(h: _Half) -> tuple | None:
     q = h.recvq
     if q.__class__ is tuple:
         h.recvq = None
-        t = q[0]
-        return q if t.waiting and t.epoch == q[1] else None
+        return q if entry_live(q) else None
     return q.pop_live() if q else None
 
 
@@ -219,16 +218,11 @@ def _take_sender(hub: Hub, h: _Half) -> tuple | None:
     q = h.sendq
     if q.__class__ is tuple:
         h.sendq = None
-        s = q[0]
-        if not (s.waiting and s.epoch == q[1]):
-            return None
-        e = q
+        e = q if entry_live(q) else None
     else:
         e = q.pop_live()
-        if e is None:
-            return None
-        s = e[0]
-    hub.wake(s, None if e[2] < 0 else (e[2], None))
+    if e is not None:
+        hub.wake(e[0], None if e[2] < 0 else (e[2], None))
     return e
 
 
