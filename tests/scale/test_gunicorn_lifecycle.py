@@ -31,11 +31,22 @@ def _in_background(fn, *args):
     return out
 
 
+def _send_and_wait_accepted(g, *paths: str) -> list[dict]:
+    """GET each path in the background; return once the worker holds a socket
+    for each (on a loaded machine a fixed sleep was not always enough, and a
+    request still in the listener's backlog at SIGTERM is reset, not served)."""
+    worker = g.worker_pids()[0]
+    before = _socket_inodes(worker)
+    out = [_in_background(http_get, g.port, p, 10) for p in paths]
+    wait_until(lambda: len(_socket_inodes(worker) - before) >= len(paths), 20,
+               f"{len(paths)} accepted requests")
+    time.sleep(0.3)                          # and in the app
+    return out
+
+
 def test_sigterm_finishes_requests_in_flight_within_the_graceful_timeout(gunicorn):
     g = gunicorn("wsgi_app:app", "--graceful-timeout", "2", workers=1)
-    short = _in_background(http_get, g.port, "/sleep?1", 10)
-    long = _in_background(http_get, g.port, "/sleep?30", 10)
-    time.sleep(0.3)                          # both are being served
+    short, long = _send_and_wait_accepted(g, "/sleep?1", "/sleep?30")  # both being served
     t0 = time.monotonic()
     g.signal(signal.SIGTERM)
     for r in (short, long):
@@ -52,8 +63,7 @@ def test_sigterm_finishes_requests_in_flight_within_the_graceful_timeout(gunicor
 
 def test_sigterm_refuses_new_connections(gunicorn):
     g = gunicorn("wsgi_app:app", "--graceful-timeout", "3", workers=1)
-    busy = _in_background(http_get, g.port, "/sleep?1.5", 10)
-    time.sleep(0.3)
+    busy, = _send_and_wait_accepted(g, "/sleep?1.5")
     g.signal(signal.SIGTERM)
     time.sleep(0.5)                          # the worker stopped accepting
     with pytest.raises(OSError):
