@@ -360,8 +360,8 @@ class Hub:
       in C; always unpacked by name).  An entry is live while its task still
       waits in the wait of that epoch; dead ones are skipped when popped and
       swept by ``_compact_timers`` when they are the majority
-      (``dead_timers`` counts them, exactly: a woken task counts its entry
-      when it resumes, unless a sweep, ``sweeps``, removed it meanwhile).
+      (``dead_timers`` counts them, exactly: a task woken before its timer
+      counts its entry when it resumes; a sweep keeps that entry until then).
     * ``budget``: switches left in the current pass before the next ``_tick``.
     * ``idle``: parked worker greenlets for reuse.
     * ``fdwaits``: fd -> ``_FdWait``; ``nregistered`` fds are in the poller
@@ -386,7 +386,6 @@ class Hub:
         self.ready: deque[Task] = deque()
         self.timers: list[tuple] = []
         self.dead_timers = 0
-        self.sweeps = 0  # compactions of the timer heap so far
         self._seq = count()
         self.budget = 0
         self._call: tuple | None = None  # spawn -> the worker it switches to
@@ -456,17 +455,17 @@ class Hub:
         # channel round trip but cost every parked coroutine 100 B of RSS.
         if deadline < 0:
             v = self.suspend()
+            task.epoch += 1
         else:
-            sweeps = self.sweeps
             heappush(self.timers, (deadline, next(self._seq), task, task.epoch))
             v = self.suspend()
-            # Woken first: its timer entry is dead now, and counted once,
-            # unless a sweep meanwhile removed it (with every other dead one).
-            if v is not TIMEOUT and sweeps == self.sweeps:
+            task.epoch += 1
+            # Woken first: its timer entry is dead now, and counted here, once
+            # (sweeps keep the entries of tasks woken but not yet resumed).
+            if v is not TIMEOUT:
                 dead = self.dead_timers = self.dead_timers + 1
                 if dead > DEAD_TIMERS_MAX and dead * 2 > len(self.timers):
                     self._compact_timers()
-        task.epoch += 1
         return v
 
     def block_uncancelable(self, task: Task, op: str, obj: Any) -> Any:
@@ -768,11 +767,13 @@ class Hub:
                 self.dead_timers -= 1
 
     def _compact_timers(self) -> None:
-        live = [e for e in self.timers if e[2].waiting and e[2].epoch == e[3]]
-        heapify(live)
-        self.timers = live
+        """Drop the dead entries counted in ``dead_timers``: those of ended
+        waits.  An entry whose task was woken but has not resumed yet is kept
+        (its epoch still matches): that task counts it when it resumes."""
+        kept = [e for e in self.timers if e[2].epoch == e[3]]
+        heapify(kept)
+        self.timers = kept
         self.dead_timers = 0
-        self.sweeps += 1
 
     # --------------------------------------------------------------------- fds
 
