@@ -175,8 +175,12 @@ value = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xff,
                                        blacklist_characters="\x7f"), max_size=40)
 
 
+# A second Host field is a malformed request (h11 refuses it): not generated.
+field_name = token.filter(lambda t: t.lower() != "host")
+
+
 @FUZZ
-@given(st.lists(st.tuples(token, value), max_size=10), cuts)
+@given(st.lists(st.tuples(field_name, value), max_size=10), cuts)
 def test_http_head_roundtrip(fields, cut):
     tx = MemStream()
     h = http_attach(tx)
