@@ -305,6 +305,8 @@ POLL_MAX_MS = 2**31 // 2
 _EV_IN = select.POLLIN | select.POLLPRI
 _EV_OUT = select.POLLOUT
 _EV_ERR = select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+_EV_IN_ERR = _EV_IN | _EV_ERR  # wakes a reader
+_EV_OUT_ERR = _EV_OUT | _EV_ERR  # wakes a writer
 
 
 class _Poller:
@@ -779,9 +781,10 @@ class Hub:
 
     def _dispatch(self, events: list) -> None:
         fdwaits = self.fdwaits
-        wake = self.wake
+        ready = self.ready
+        wake_r = self._wake_r
         for fd, ev in events:
-            if fd == self._wake_r:
+            if fd == wake_r:  # first: a stale fdwaits record may have its number
                 self._run_threadsafe()
                 continue
             rec = fdwaits.get(fd)
@@ -789,14 +792,18 @@ class Hub:
                 continue
             unwanted = 0
             # The slot holds a task only during its fd wait (wait_fd clears it).
-            if ev & (_EV_IN | _EV_ERR):
+            if ev & _EV_IN_ERR:
                 t = rec.reader
-                if t is None or not wake(t):
-                    if ev & _EV_IN:
-                        unwanted |= _EV_IN
-            if ev & (_EV_OUT | _EV_ERR):
+                # wake(t), inlined: a readable socket is the echo hot path.
+                if t is not None and t.waiting:
+                    t.waiting = NOT_WAITING
+                    t.resume = None
+                    ready.append(t)
+                elif ev & _EV_IN:
+                    unwanted = _EV_IN
+            if ev & _EV_OUT_ERR:
                 t = rec.writer
-                if t is None or not wake(t):
+                if t is None or not self.wake(t):
                     if ev & _EV_OUT:
                         unwanted |= _EV_OUT
             if ev & _EV_ERR and rec.reader is None and rec.writer is None:
@@ -835,6 +842,8 @@ class Hub:
         """Wait until ``fd`` is readable (``out``=0) or writable (``out``=1).
 
         ``op`` names the wait for the tools (default ``fdin``/``fdout``).
+        Hot path (a socket waiting to read): one branch on the direction, the
+        poller already watching it.
         """
         if fd.__class__ is not int:
             fd = _fileno(fd)
@@ -846,6 +855,30 @@ class Hub:
             if fd < 0:
                 raise BadHandle(f"invalid file descriptor {fd}")
             rec = self.fdwaits[fd] = _FdWait()
+        # The fd slot is this wait's queue: one waiter per direction, cleared
+        # when the wait ends however it ends (O(1), no epoch needed).
+        if out:
+            if rec.writer is not None or not rec.mask & _EV_OUT:
+                self._watch(fd, rec, out)
+            rec.writer = task
+            try:
+                v = self.block(task, op or "fdout", fd, deadline)
+            finally:
+                rec.writer = None
+        else:
+            if rec.reader is not None or not rec.mask & _EV_IN:
+                self._watch(fd, rec, out)
+            rec.reader = task
+            try:
+                v = self.block(task, op or "fdin", fd, deadline)
+            finally:
+                rec.reader = None
+        if v is not None:
+            raise reason_error(task, v)
+
+    def _watch(self, fd: int, rec: _FdWait, out: int) -> None:
+        """Before a wait on ``fd``: refuse a second waiter for the same
+        direction, and have the poller watch it (errors mapped for the user)."""
         if (rec.writer if out else rec.reader) is not None:
             raise OSError(errno.EBUSY, "another coroutine is already waiting "
                           f"for fd {fd} to become {'writable' if out else 'readable'}")
@@ -861,22 +894,6 @@ class Hub:
                 if e.errno == errno.EPERM:
                     raise NotSupported(f"fd {fd} cannot be polled") from None
                 raise
-        # The fd slot is this wait's queue: one waiter per direction, cleared
-        # when the wait ends however it ends (O(1), no epoch needed).
-        if out:
-            rec.writer = task
-            try:
-                v = self.block(task, op or "fdout", fd, deadline)
-            finally:
-                rec.writer = None
-        else:
-            rec.reader = task
-            try:
-                v = self.block(task, op or "fdin", fd, deadline)
-            finally:
-                rec.reader = None
-        if v is not None:
-            raise reason_error(task, v)
 
     def fdclean(self, fd: Any) -> None:
         """Forget the poller state of ``fd`` (call before closing it)."""

@@ -18,7 +18,7 @@ from dill import Done, Handle, TimedOut, fdclean, fdin, fdout, now
 # the only core functions dill.net uses that ``dill`` does not export, so this
 # module alone imports core modules (tests/net/test_imports.py checks it)
 from dill._fd import forget_fd
-from dill._hub import get_hub
+from dill._hub import check_deadline, get_hub
 
 from ._base import BUSY, CLOSED, DONE, RESET, ByteStream, SocketBase
 
@@ -90,10 +90,16 @@ class FdSocket(OwnsFd, SocketBase):
 
     def _wait_in(self, deadline: int | None) -> None:
         """Wait until the fd is readable, with the receive direction marked busy
-        meanwhile; a state set during the wait (hclose: CLOSED) is raised."""
+        meanwhile; a state set during the wait (hclose: CLOSED) is raised.
+
+        ``fdin`` inlined (the deadline check, then the hub's fd wait): a frame
+        fewer on each receive that waits, the echo hot path.
+        """
+        if deadline.__class__ is not int:
+            deadline = check_deadline(deadline)
         self._inb = BUSY
         try:
-            fdin(self._fd, deadline)
+            get_hub().wait_fd(self._fd, 0, deadline)
         finally:
             b = self._inb
             if b is BUSY:
@@ -133,7 +139,13 @@ class FdStream(FdSocket, ByteStream):
         recv = self._recv
         while True:
             if self._drained:
-                self._wait_first(deadline)
+                # The last recv drained the socket: wait for readiness before
+                # the syscall, but not with deadline 0 and not in a canceled
+                # coroutine, where a receive whose data already arrived must
+                # succeed (so the syscall goes first).
+                self._drained = False
+                if deadline != 0 and not get_hub().current.canceled:
+                    self._wait_in(deadline)
             try:
                 chunk = recv(req)
             except BlockingIOError:
@@ -148,16 +160,6 @@ class FdStream(FdSocket, ByteStream):
             if len(chunk) < req:
                 self._drained = True
             return chunk
-
-    def _wait_first(self, deadline):
-        """Wait for readiness before trying a socket that was drained.
-
-        Not with deadline 0 and not in a canceled coroutine: there a receive
-        whose data already arrived must succeed, so the syscall goes first.
-        """
-        self._drained = False
-        if deadline != 0 and not get_hub().current.canceled:
-            self._wait_in(deadline)
 
     def _wait_out(self, deadline, partial):
         self._outb = BUSY
@@ -191,6 +193,19 @@ class FdStream(FdSocket, ByteStream):
             self._rdata = _EMPTY
             self._roff = 0
             return data[off:] if off else data
+        if off >= size and self._rerr is None:
+            # Nothing buffered (the echo hot path): one chunk is usually the
+            # whole answer, without _brecv_more's bookkeeping of parts.
+            ra = self._ra
+            chunk = self._recv_chunk(n if n > ra else ra, deadline)
+            k = len(chunk)
+            if k == n:
+                return chunk
+            self._rdata = chunk
+            self._roff = 0
+            if k > n:
+                self._roff = n
+                return chunk[:n]
         return self._brecv_more(n, deadline)
 
     def _brecv_more(self, n, deadline):
