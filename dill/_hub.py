@@ -420,9 +420,12 @@ class Hub:
         """
         b = self.budget - 1
         if b <= 0:
-            # _tick() only when there is something to poll or fire: its call
-            # is 4% of a channel hop, and most passes have nothing to do.
-            if self.nregistered or self._threadsafe or self.timers or self.rng is not None:
+            # _tick() only when there is something to poll, run or fire: its
+            # call is 4% of a channel hop, and most passes have nothing to do.
+            # Timers are due only once the earliest deadline has passed: one
+            # clock read instead of a tick per switch while sleepers start.
+            if (self.nregistered or self._threadsafe or self.rng is not None
+                    or (self.timers and self.timers[0][0] <= now())):
                 b = self._tick()
             else:
                 b = len(self.ready)
@@ -631,7 +634,8 @@ class Hub:
             # with the next call to make.
             b = self.budget - 1
             if b <= 0:  # as in suspend()
-                if self.nregistered or self._threadsafe or self.timers or self.rng is not None:
+                if (self.nregistered or self._threadsafe or self.rng is not None
+                        or (self.timers and self.timers[0][0] <= now())):
                     b = self._tick()
                 else:
                     b = len(self.ready)
