@@ -125,21 +125,16 @@ class _Group:
         self.orphaned = False
         self.creator = creator  # the task that made the bundle
 
-    def child_exited(self, hub: Hub, task: Task) -> None:
-        """Called by the hub when a member task has finished."""
-        self.running -= 1
-        del self.members[task]
-        del hub.tasks[task]
-        if task.exc is not None:
-            if self.orphaned:
-                report_unraisable(task.exc, task, "a coroutine of a garbage-collected "
-                                  "bundle failed")
-            elif self.failures is None:
-                self.failures = [task.exc]
-            else:
-                self.failures.append(task.exc)
-        if self.running == 0 and self.waiters:
-            self.waiters.wake_all()
+    def failed(self, task: Task) -> None:
+        """Keep the exception of a member that failed (the hub's worker has
+        done the rest of a member's exit: ``running``, ``members``, waking)."""
+        if self.orphaned:
+            report_unraisable(task.exc, task, "a coroutine of a garbage-collected "
+                              "bundle failed")
+        elif self.failures is None:
+            self.failures = [task.exc]
+        else:
+            self.failures.append(task.exc)
 
     def wait(self, hub: Hub, deadline: int, handle: Handle) -> None:
         """Block the current task until no member runs, or raise ``TimedOut``."""

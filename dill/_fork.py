@@ -48,18 +48,20 @@ _orphans: list = []
 
 
 class _EndChild:
-    """Stands in for the group of the coroutine that forked: when it exits in the
-    child, the child process exits (its parent's bundle is not there to tell)."""
+    """Stands in for the waiters of the coroutine that forked: when it exits in
+    the child, the hub wakes them and the child process exits (its parent's
+    bundle, or whoever waits for it, is not there to tell)."""
 
-    __slots__ = ("root",)
+    __slots__ = ("root", "task")
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, task: Any) -> None:
         self.root = root
+        self.task = task
 
-    def child_exited(self, hub: Any, task: Any) -> None:
+    def wake_all(self) -> None:
         """Called by the parent's hub machinery when the forking coroutine ends."""
         # An Exception stays in the task; a BaseException was sent to the root.
-        exc = getattr(task, "exc", None) or getattr(self.root, "pending_exc", None)
+        exc = getattr(self.task, "exc", None) or getattr(self.root, "pending_exc", None)
         os._exit(_exit_status(exc))
 
 
@@ -92,7 +94,8 @@ def _after_fork_in_child() -> None:
         _orphans.append(state)
         forker = old.current
         if forker is not old.root:
-            forker.group = _EndChild(old.root)
+            forker.group = None  # a lone task now: its exit wakes its waiters
+            forker.waiters = _EndChild(old.root, forker)
     vars(_local).clear()  # the next dill call makes a fresh hub for this thread
     inherited = list(all_hubs.values())
     all_hubs.clear()  # dill.trees() in the child shows the child's hubs only

@@ -595,11 +595,11 @@ class Hub:
             try:
                 if kwargs:
                     task.result = fn(*args, **kwargs)
+                elif not args:
+                    task.result = fn()
                 else:
                     n = len(args)
-                    if n == 0:
-                        task.result = fn()
-                    elif n == 1:
+                    if n == 1:
                         task.result = fn(args[0])
                     elif n == 2:
                         task.result = fn(args[0], args[1])
@@ -620,7 +620,15 @@ class Hub:
             task.greenlet = None
             group = task.group
             if group is not None:
-                group.child_exited(self, task)
+                # The bundle's bookkeeping (a _Group's fields), here rather
+                # than in a method of the group: a call fewer per spawn.
+                group.running -= 1
+                del group.members[task]
+                del self.tasks[task]
+                if task.exc is not None:
+                    group.failed(task)
+                if not group.running and group.waiters:
+                    group.waiters.wake_all()
             elif task.waiters is not None:  # someone waits, or nobody ever will
                 self._lone_exited(task)
             if self.tracing is not None:
