@@ -21,6 +21,8 @@ if not hasattr(dill, "go"):
 from dill import (CHRECV, Done, bundle, bundle_wait, chdone, chmake,  # noqa: E402
                   chrecv, chsend, choose, coroutine, go, hclose, msleep, now,
                   yield_)
+from dill.net import (brecv, bsend, ipaddr_local, tcp_accept,  # noqa: E402
+                      tcp_connect, tcp_listen)
 
 
 def _noop():
@@ -45,6 +47,18 @@ def _until_done(ch):
         chrecv(ch)
     except Done:
         pass
+
+
+def _echo(s, size):
+    """Echo ``size``-byte messages on dill socket ``s`` until the peer closes
+    (or the coroutine is canceled); then close ``s``."""
+    try:
+        while True:
+            bsend(s, brecv(s, size))
+    except Done:
+        pass
+    finally:
+        hclose(s)
 
 
 def _forever(fn, *args):
@@ -173,6 +187,34 @@ def test_timers_1000(benchmark):
                 b.go(_park_until, now() + 1)
             bundle_wait(b)
     benchmark(run)
+
+
+def test_sleepers_start_1000(benchmark):
+    """go() 1000 coroutines into a bundle, each sleeping 1 h (none due: the
+    pass check reads the clock instead of ticking), then hclose() the bundle."""
+    def run():
+        b = bundle()
+        deadline = now() + 3_600_000
+        for _ in range(1000):
+            b.go(_park_until, deadline)
+        hclose(b)
+    benchmark(run)
+
+
+def test_tcp_echo_roundtrip(benchmark, background):
+    """bsend() 64 bytes on loopback TCP, brecv() them back from an echoing
+    coroutine: each side's receive waits for its fd (the echo hot path:
+    brecv, the fd wait, the poller's dispatch)."""
+    ls = tcp_listen(ipaddr_local("127.0.0.1", 0))
+    client = tcp_connect(ipaddr_local("127.0.0.1", ls.addr.port), now() + 5000)
+    server, _ = tcp_accept(ls, now() + 5000)
+    msg = b"x" * 64
+    background(_echo, server, 64)
+    try:
+        benchmark(lambda: (bsend(client, msg), brecv(client, 64)))
+    finally:
+        hclose(client)
+        hclose(ls)
 
 
 def test_yield_alone(benchmark):
