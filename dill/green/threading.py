@@ -7,9 +7,10 @@ the stdlib, except:
 * A ``Thread`` is a coroutine of the hub (OS thread) that starts it: ``start()``
   runs it at once until it first blocks; it is not tied to the lifetime of the
   coroutine that started it.  At interpreter exit non-daemon green threads are
-  waited for (after the ``threading._register_atexit`` callbacks), then the
-  others are closed: canceled, their ``finally`` blocks run, and ``Canceled``
-  is not reported by ``excepthook``.
+  waited for (after the ``threading._register_atexit`` callbacks); the others
+  keep running through the atexit handlers registered after ``dill`` was
+  imported, then are closed: canceled, their ``finally`` blocks run, and
+  ``Canceled`` is not reported by ``excepthook``.
 * Blocking calls block only the calling coroutine; in a canceled coroutine a
   call that would have to wait raises ``dill.Canceled``, one that can complete
   at once does.  ``Condition.wait`` re-acquires its lock before raising it.
@@ -479,7 +480,13 @@ activeCount = rebind(_std.activeCount, globals())
 
 
 def _at_exit() -> None:
-    """At exit (``threading._shutdown``): join this hub's non-daemon threads, close the rest."""
+    """At exit (``threading._shutdown``): join this hub's non-daemon threads.
+
+    The daemon threads keep running, as the stdlib's do, until the atexit
+    handlers have run (``_close_daemons``): one of those may still need them
+    (multiprocessing's joins a Queue's feeder thread to flush what was put;
+    its forked children, on 3.13, call ``threading._shutdown`` first).
+    """
     if _HAVE_SHUTDOWN_LOCKS:  # _at_exit joins them: out of threading._shutdown's list
         with _std._shutdown_locks_lock:
             _std._shutdown_locks.difference_update(
@@ -494,6 +501,13 @@ def _at_exit() -> None:
             break
         for t in waiting:
             t.join()
+
+
+def _close_daemons() -> None:
+    """At interpreter exit, after the atexit handlers registered after this
+    module's import: cancel the green threads still running (their
+    ``finally`` blocks run).  Not in a forked multiprocessing child, which
+    clears the atexit handlers: there they just end, as daemon threads do."""
     close_threads()
 
 
@@ -503,8 +517,10 @@ _std_thread_init = rebind(_StdThread.__init__, {
     **vars(_std), **globals(), "_make_invoke_excepthook": lambda: _invoke_excepthook,
     "_dangling": _WeakSet()})
 
+import atexit as _atexit  # noqa: E402
+
+_atexit.register(_close_daemons)  # runs after _at_exit: atexit comes after threading._shutdown
 try:
     _std._register_atexit(_at_exit)
 except (AttributeError, RuntimeError):  # pragma: no cover - at shutdown already
-    import atexit as _atexit
     _atexit.register(_at_exit)

@@ -185,6 +185,35 @@ def test_at_exit_daemons_canceled_non_daemons_joined():
     assert r.stdout.splitlines() == ["main exits", "worker done", "daemon closed"]
 
 
+def test_daemons_still_run_in_atexit_handlers_after_threading_shutdown():
+    """As with real threads, threading._shutdown leaves daemon threads running:
+    an atexit handler may still join one (multiprocessing's flushes a Queue
+    through its feeder thread this way; on 3.13 a forked child calls
+    threading._shutdown before that handler, and lost what it had put)."""
+    r = py("""
+        import dill; dill.patch()
+        import atexit, threading, time
+        sent = []
+        def feeder():
+            try:
+                time.sleep(0.05)
+                sent.append("data")
+            finally:
+                print("feeder ended", flush=True)
+        t = threading.Thread(target=feeder, daemon=True)
+        t.start()
+        def flush():
+            t.join()
+            print("atexit joined the daemon:", sent, flush=True)
+        atexit.register(flush)
+        threading._shutdown()   # what a 3.13 multiprocessing child does first
+        print("after threading._shutdown:", t.is_alive(), flush=True)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["after threading._shutdown: True", "feeder ended",
+                                     "atexit joined the daemon: ['data']"]
+
+
 def test_blocking_detector_watchdog_is_dills_own_thread(tmp_path):
     # DILL_BLOCKING_DETECTOR starts the watchdog at ``import dill``, before
     # patch() looks for other OS threads: it must not count as one.
