@@ -119,17 +119,32 @@ def _close_wait(hub: Hub, holder: Any, running: Callable[[], Any], handle: Handl
 
 
 class _Group:
-    """What a bundle tracks about its running tasks."""
+    """What a bundle tracks about its running tasks.
 
-    __slots__ = ("running", "members", "waiters", "failures", "orphaned", "creator")
+    Listed in ``hub.groups`` while its bundle is open or a member runs: the
+    tools find bundle members there, not in ``hub.tasks`` (one registry
+    entry fewer per spawn into a bundle).
+    """
 
-    def __init__(self, creator: Task) -> None:
+    __slots__ = ("running", "members", "waiters", "failures", "orphaned", "open",
+                 "creator")
+
+    def __init__(self, hub: Hub) -> None:
         self.running = 0
         self.members: dict[Task, None] = {}  # running tasks in launch order
         self.waiters: WaitQueue | None = None  # made on first wait
         self.failures: list[Exception] | None = None
         self.orphaned = False
-        self.creator = creator  # the task that made the bundle
+        self.open = True  # its bundle is neither closed nor garbage-collected
+        self.creator = hub.current  # the task that made the bundle
+        hub.groups[self] = None
+
+    def ended(self, hub: Hub) -> None:
+        """The bundle was closed or collected: unlist the group unless members
+        still run (the last of them unlists it, in the hub's worker)."""
+        self.open = False
+        if not self.running:
+            hub.groups.pop(self, None)
 
     def failed(self, task: Task) -> None:
         """Keep the exception of a member that failed (the hub's worker has
@@ -264,7 +279,7 @@ class Bundle(Handle):
     def __init__(self) -> None:
         self._closed = False
         hub = self._hub = get_hub()
-        self._group = _Group(hub.current)
+        self._group = _Group(hub)
 
     def go(self, fn: Callable | Call, *args: Any, **kwargs: Any) -> None:
         """Launch ``fn(*args, **kwargs)`` (or a ``@coroutine`` call) in this bundle."""
@@ -299,6 +314,7 @@ class Bundle(Handle):
     def on_close(self) -> None:
         hub = self._hub
         group = self._group
+        group.ended(hub)
         group.close(hub, self)
         _raise_group(group)
 
@@ -306,6 +322,7 @@ class Bundle(Handle):
         if self._closed:
             return
         group = self._group
+        group.ended(self._hub)
         if group.running:
             group.orphaned = True
             warnings.warn(f"a bundle with {group.running} running coroutines was "

@@ -92,7 +92,7 @@ def _line(info: TaskInfo) -> str:
 
 def deadlock_error(hub: Hub) -> Deadlock:
     """The ``Deadlock`` for ``hub``, whose root is blocked with nothing to wake anyone."""
-    tasks = [hub.root] + [t for t in list(hub.tasks) if not t.finished]
+    tasks = [hub.root] + [t for t in hub.all_tasks() if not t.finished]
     blocked = [t for t in tasks if t.waiting]
     infos = {id(t): task_info(hub, t) for t in blocked}
     cycle = find_cycle(blocked)

@@ -375,8 +375,11 @@ class Hub:
       deadlock.
     * ``root``: the thread's own code; ``current``: the running task;
       ``loop_task``: the hub greenlet, which sleeps in the poller.
-    * ``tasks``: every coroutine of the hub that is running, or finished with
-      its ``go`` handle still open (for the live tree, ``dill.tree()``).
+    * ``tasks``: every coroutine launched on its own (``go``) that is running,
+      or finished with its handle still open; ``groups``: the groups of the
+      bundles that are open or have members running, which list those
+      members.  Both for the tools (the live tree, ``dill.tree()``), read
+      through ``all_tasks()``.
     * The tools' hooks, all off (``None``/False) unless a tool is on:
       ``recording`` (how many tools want spawn sites recorded), ``tracers``
       and ``tracing`` (``dill.add_tracer`` and its instrumentation),
@@ -404,11 +407,27 @@ class Hub:
         self.current = root
         self.loop_task = new_task(self, greenlet(self._loop))
         self.tasks: dict[Task, None] = {}
+        self.groups: dict[Any, None] = {}
         self.recording = 0
         self.tracers: list = []
         self.tracing: Any = None
         self.vclock: Any = None
         self.rng: Any = None
+
+    def all_tasks(self) -> list[Task]:
+        """Every coroutine the tools show: running, or finished with its ``go``
+        handle still open.  Lone ones first, then each bundle's, each in launch
+        order.  Safe to call from another thread (retried if changed meanwhile;
+        empty if it keeps changing)."""
+        for _ in range(3):
+            try:
+                tasks = list(self.tasks)
+                for group in list(self.groups):
+                    tasks.extend(group.members)
+                return tasks
+            except RuntimeError:  # changed size during iteration (another thread)
+                continue
+        return []
 
     # ------------------------------------------------------------------ switch
 
@@ -547,12 +566,13 @@ class Hub:
         idle = self.idle
         g = idle.pop() if idle else greenlet(_worker_main, self.loop_task.greenlet)
         task = new_task(self, g, fn, group, cur)
-        self.tasks[task] = None
         if self.recording:
             record_spawn(task)
             if self.tracing is not None:
                 self.tracing.on_spawn(task)
-        if group is not None:
+        if group is None:
+            self.tasks[task] = None
+        else:  # listed in its group, which is in self.groups
             group.running += 1
             group.members[task] = None
         # The coroutine runs in a copy of the spawner's context variables.  Set
@@ -624,11 +644,13 @@ class Hub:
                 # than in a method of the group: a call fewer per spawn.
                 group.running -= 1
                 del group.members[task]
-                del self.tasks[task]
                 if task.exc is not None:
                     group.failed(task)
-                if not group.running and group.waiters:
-                    group.waiters.wake_all()
+                if not group.running:
+                    if group.waiters:
+                        group.waiters.wake_all()
+                    if not group.open:  # its bundle is gone: unlist it (_Group.ended)
+                        self.groups.pop(group, None)
             elif task.waiters is not None:  # someone waits, or nobody ever will
                 self._lone_exited(task)
             if self.tracing is not None:

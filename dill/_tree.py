@@ -150,18 +150,15 @@ def task_info(hub: Hub, task: Task) -> TaskInfo:
 
 
 def snapshot(hub: Hub) -> TaskInfo:
-    """The tree of ``hub``, rooted at its root task."""
+    """The tree of ``hub``, rooted at its root task.
+
+    A task's children: the coroutines it launched on their own (``go``), in
+    launch order, then the bundles it made, each with its running
+    coroutines in launch order (``Hub.all_tasks``).
+    """
     nodes: dict[int, TaskInfo] = {}
     root = nodes[id(hub.root)] = task_info(hub, hub.root)
-    # Copy the registry first: another thread's hub may change it meanwhile.
-    for _ in range(3):
-        try:
-            tasks = list(hub.tasks)
-            break
-        except RuntimeError:  # changed size during iteration (another thread)
-            continue
-    else:
-        tasks = []
+    tasks = hub.all_tasks()  # a copy: another thread's hub may change meanwhile
     for t in tasks:
         nodes[id(t)] = task_info(hub, t)
     bundles: dict[int, TaskInfo] = {}

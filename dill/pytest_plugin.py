@@ -316,11 +316,11 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef) -> Generator[None, Any, 
     if run is None or fixturedef.scope == "function":
         return (yield)
     hub = run.hub
-    tasks, fds = set(hub.tasks), dict(hub.fdwaits)
+    tasks, fds = set(hub.all_tasks()), dict(hub.fdwaits)
     try:
         return (yield)
     finally:
-        _Shared.tasks.update(t for t in hub.tasks if t not in tasks)
+        _Shared.tasks.update(t for t in hub.all_tasks() if t not in tasks)
         _Shared.fds.update((fd, rec) for fd, rec in hub.fdwaits.items() if fds.get(fd) is not rec)
 
 
@@ -328,7 +328,7 @@ class _Baseline:
     """What the hub had before the test: none of it can be the test's leak."""
 
     def __init__(self, hub: Hub) -> None:
-        self.tasks = set(hub.tasks)
+        self.tasks = set(hub.all_tasks())
         self.fds = dict(hub.fdwaits)
 
     def owns(self, task: Task, root: Task) -> bool:
@@ -355,7 +355,7 @@ class _Leaks:
 
     def __init__(self, hub: Hub, baseline: _Baseline) -> None:
         self.hub = hub
-        self.tasks = [t for t in list(hub.tasks)
+        self.tasks = [t for t in hub.all_tasks()
                       if not t.finished and not baseline.owns(t, hub.root)]
         self.fds = sorted(fd for fd, rec in hub.fdwaits.items()
                           if fd != hub._wake_r and not baseline.owns_fd(fd, rec, hub.root))

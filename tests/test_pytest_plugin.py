@@ -67,8 +67,8 @@ def expect(result: pytest.RunResult, *patterns: str, **outcomes: int) -> None:
 def leftovers():
     """Unfinished tasks of this runner's hub made since the test began (what
     earlier tests left is theirs)."""
-    before = set(_hub.get_hub().tasks)
-    return lambda: [t for t in _hub.get_hub().tasks if not t.finished and t not in before]
+    before = set(_hub.get_hub().all_tasks())
+    return lambda: [t for t in _hub.get_hub().all_tasks() if not t.finished and t not in before]
 
 
 def line_of(pytester: pytest.Pytester, text: str) -> int:
@@ -164,12 +164,12 @@ def test_leaked_coroutine_channel_waiter_and_timer_fail_with_the_tree(make_tests
             go(waiter, a)
             go(sleeper)
 
-        BEFORE = set(dill._hub.get_hub().tasks)
+        BEFORE = set(dill._hub.get_hub().all_tasks())
 
         @pytest.mark.dill
         def test_next_test_starts_clean():
             hub = dill._hub.get_hub()
-            assert not [t for t in hub.tasks if not t.finished and t not in BEFORE]
+            assert not [t for t in hub.all_tasks() if not t.finished and t not in BEFORE]
     """)
     expect(
         run_inprocess(pytester),

@@ -93,7 +93,7 @@ def hub_metrics() -> dict[str, Callable[[], int]]:
 
     hub = get_hub()
     return {
-        "tasks": lambda: len(hub.tasks),
+        "tasks": lambda: len(hub.all_tasks()),
         "idle_greenlets": lambda: len(hub.idle),
         "timers": lambda: len(hub.timers),
         "fdwaits": lambda: len(hub.fdwaits),

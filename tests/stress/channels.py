@@ -191,7 +191,7 @@ def run_seed(sc: Scenario, seed: int, budget: int) -> None:
     sc.check(not problems and not unexpected,
              f"seed {seed}: every value received exactly once or its send raised"
              + (f" -- {problems} {unexpected}" if problems or unexpected else ""))
-    sc.check(len(get_hub().tasks) <= 1, f"seed {seed}: no coroutine left ({len(get_hub().tasks)})")
+    sc.check(len(get_hub().all_tasks()) <= 1, f"seed {seed}: no coroutine left ({len(get_hub().all_tasks())})")
 
 
 def main() -> None:

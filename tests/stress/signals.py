@@ -151,7 +151,7 @@ def sigint_phase(sc: Scenario) -> None:
     sc.check(hits["root"] == rounds, f"the root got every KeyboardInterrupt ({hits['root']}/{rounds})")
     sc.check(set(hits) <= {"root"}, f"no coroutine got one ({dict(hits)})")
     sc.check(usable == rounds, f"the hub was usable after every round ({usable}/{rounds})")
-    sc.check(len(get_hub().tasks) == 0, f"nothing left running ({len(get_hub().tasks)})")
+    sc.check(len(get_hub().all_tasks()) == 0, f"nothing left running ({len(get_hub().all_tasks())})")
 
 
 # ----------------------------------------------------------- phase 2: SIGCHLD
@@ -284,7 +284,7 @@ def sigchld_phase(sc: Scenario) -> None:
     sc.check(spawned == children, f"every subprocess ran ({spawned}/{children})")
     sc.check(delivered[0] > 0, "SIGCHLD arrived")
     sc.check(not w.bad, "no wait disturbed")
-    sc.check(len(get_hub().tasks) == 0, f"nothing left running ({len(get_hub().tasks)})")
+    sc.check(len(get_hub().all_tasks()) == 0, f"nothing left running ({len(get_hub().all_tasks())})")
 
 
 def main() -> None:

@@ -178,7 +178,7 @@ def completes(op, *args) -> bool:
 
 def check_nothing_left(sc: Scenario, sh: Shared, before: dict) -> None:
     hub = get_hub()
-    sc.check(len(hub.tasks) == before["tasks"], f"no task left ({len(hub.tasks)} live, "
+    sc.check(len(hub.all_tasks()) == before["tasks"], f"no task left ({len(hub.all_tasks())} live, "
              f"{before['tasks']} before)")
     live_timers = [e for e in hub.timers if not e[2].finished]  # (deadline, seq, task, epoch)
     sc.check(not live_timers, f"no live timer left ({len(live_timers)}; {len(hub.timers)} "
@@ -203,7 +203,7 @@ def main() -> None:
     hub = get_hub()
     sh = Shared()
     kinds = plan(sc, total)
-    before = {"tasks": len(hub.tasks), "fdwaits": len(hub.fdwaits), "fds": fd_count()}
+    before = {"tasks": len(hub.all_tasks()), "fdwaits": len(hub.fdwaits), "fds": fd_count()}
     sc.say(f"{total} coroutines: " + ", ".join(
         f"{k.__name__[6:]} {n}" for k, n in Counter(kinds).items()))
     rss0 = rss_kb()
@@ -213,7 +213,7 @@ def main() -> None:
         storm.go(blocked, kind, sh)  # each runs at once until it blocks
     msleep(now() + 50)               # to_thread jobs reach their threads
     sc.say(f"all started in {time.monotonic() - t0:.1f} s; {sh.entered} blocked, "
-           f"{len(hub.tasks)} tasks, {len(hub.timers)} timers, {len(hub.fdwaits)} fd "
+           f"{len(hub.all_tasks())} tasks, {len(hub.timers)} timers, {len(hub.fdwaits)} fd "
            f"registrations, {fd_count()} fds, RSS {rss0} -> {rss_kb()} kB")
     sc.check(sh.entered == total and not sh.outcomes, "every coroutine reached its blocking call")
     t0 = time.monotonic()

@@ -114,7 +114,7 @@ def main() -> None:
     gauges = per_connection_gauges(server)
     lag = LagMonitor()
     gauges["worst_lag_ms"] = lag.take_worst
-    baseline = {"fds": fd_count(), "tasks": len(get_hub().tasks)}
+    baseline = {"fds": fd_count(), "tasks": len(get_hub().all_tasks())}
     acceptors = [go(server.accept_loop, stack) for stack in STACKS] + [go(lag.run)]
     sc.say(f"{clients} clients for {seconds} s against 127.0.0.1 ports {server.ports} "
            f"({', '.join(STACKS)})")
@@ -165,7 +165,7 @@ def report(sc: Scenario, server: Server, tally: dict, curve: Curve, clients: int
                       "timers": TIMER_SLACK + 2 * clients, "rss_kb": 16384 + 32 * clients})
     sc.check(server.open == 0, f"every connection closed ({server.open} open)")
     sc.check(fd_count() <= baseline["fds"], f"fds back to {baseline['fds']} ({fd_count()})")
-    tasks = len(get_hub().tasks)
+    tasks = len(get_hub().all_tasks())
     sc.check(tasks <= baseline["tasks"], f"coroutines back to {baseline['tasks']} ({tasks})")
 
 

@@ -66,7 +66,7 @@ def background(sc: Scenario) -> object:
         x, y = chmake()
         b.go(ping_pong, x)
         b.go(pong, y)
-    sc.say(f"the hub runs {len(get_hub().tasks)} coroutines of its own")
+    sc.say(f"the hub runs {len(get_hub().all_tasks())} coroutines of its own")
     return b
 
 
