@@ -277,3 +277,41 @@ def test_threads_that_used_fd_waits_leak_no_file_descriptors():
     s0.close()
     s1.close()
     assert after - before < 5, f"{after - before} fds leaked by 20 finished threads"
+
+
+def _until_done(ch):
+    try:
+        chrecv(ch)
+    except dill.Done:
+        pass
+
+
+def test_bundle_groups_are_unlisted_when_their_bundles_end():
+    """hub.groups lists a bundle's group while the bundle is open or a member
+    runs (the tools find bundle members there): closed, collected, or
+    collected with a member still running, until that member exits."""
+    hub = _hub.get_hub()
+    before = len(hub.groups)
+    for _ in range(100):
+        with bundle() as b:
+            b.go(yield_)
+            assert b._group in hub.groups
+    for _ in range(100):
+        b = bundle()
+        b.go(len, ())
+        del b  # collected, nothing running: unlisted at once
+    assert len(hub.groups) == before
+    ch, theirs = chmake()
+    b = bundle()
+    b.go(_until_done, theirs)
+    with pytest.warns(ResourceWarning):
+        del b
+        gc.collect()
+    assert len(hub.groups) == before + 1  # its member still runs, and shows
+    assert [t.op for t in hub.all_tasks() if t.fn is _until_done] == ["chrecv"]
+    dill.chdone(ch)
+    yield_()  # the member sees Done and exits: its group is unlisted
+    assert len(hub.groups) == before
+    assert not [t for t in hub.all_tasks() if t.fn is _until_done]
+    hclose(ch)
+    hclose(theirs)
