@@ -261,6 +261,7 @@ def chrecv(ch: ChannelEnd, deadline: int | None = -1) -> Any:
         raise TimedOut()
     e = (task, task.epoch, -1, None)
     rq = h.recvq
+    # _parked() without the call for a lone receiver: the ping-pong park.
     h.recvq = e if rq is None else _parked(rq, e)
     v = hub.block(task, "chrecv", ch, deadline)
     if v.__class__ is not Reason:

@@ -483,7 +483,7 @@ def _at_exit() -> None:
     """At exit (``threading._shutdown``): join this hub's non-daemon threads.
 
     The daemon threads keep running, as the stdlib's do, until the atexit
-    handlers have run (``_close_daemons``): one of those may still need them
+    handlers have run (``close_threads``): one of those may still need them
     (multiprocessing's joins a Queue's feeder thread to flush what was put;
     its forked children, on 3.13, call ``threading._shutdown`` first).
     """
@@ -503,14 +503,6 @@ def _at_exit() -> None:
             t.join()
 
 
-def _close_daemons() -> None:
-    """At interpreter exit, after the atexit handlers registered after this
-    module's import: cancel the green threads still running (their
-    ``finally`` blocks run).  Not in a forked multiprocessing child, which
-    clears the atexit handlers: there they just end, as daemon threads do."""
-    close_threads()
-
-
 # The stdlib's Thread.__init__ on a snapshot of its names (it runs for every thread),
 # ours among them; not in threading._dangling (CPython's test cleanup waits on it).
 _std_thread_init = rebind(_StdThread.__init__, {
@@ -519,7 +511,11 @@ _std_thread_init = rebind(_StdThread.__init__, {
 
 import atexit as _atexit  # noqa: E402
 
-_atexit.register(_close_daemons)  # runs after _at_exit: atexit comes after threading._shutdown
+# The daemon threads left are canceled (their finally blocks run) after the
+# atexit handlers registered after this import, which run first; after _at_exit
+# too (atexit comes after threading._shutdown).  A forked multiprocessing child
+# clears the atexit handlers: its daemon threads just end, as real ones do.
+_atexit.register(close_threads)
 try:
     _std._register_atexit(_at_exit)
 except (AttributeError, RuntimeError):  # pragma: no cover - at shutdown already
