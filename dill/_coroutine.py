@@ -126,12 +126,11 @@ class _Group:
     entry fewer per spawn into a bundle).
     """
 
-    __slots__ = ("running", "members", "waiters", "failures", "orphaned", "open",
-                 "creator")
+    __slots__ = ("members", "waiters", "failures", "orphaned", "open", "creator")
 
     def __init__(self, hub: Hub) -> None:
-        self.running = 0
-        self.members: dict[Task, None] = {}  # running tasks in launch order
+        # Its running tasks in launch order (their count is how many run).
+        self.members: dict[Task, None] = {}
         self.waiters: WaitQueue | None = None  # made on first wait
         self.failures: list[Exception] | None = None
         self.orphaned = False
@@ -143,12 +142,12 @@ class _Group:
         """The bundle was closed or collected: unlist the group unless members
         still run (the last of them unlists it, in the hub's worker)."""
         self.open = False
-        if not self.running:
+        if not self.members:
             hub.groups.pop(self, None)
 
     def failed(self, task: Task) -> None:
         """Keep the exception of a member that failed (the hub's worker has
-        done the rest of a member's exit: ``running``, ``members``, waking)."""
+        done the rest of a member's exit: ``members``, waking)."""
         if self.orphaned:
             report_unraisable(task.exc, task, "a coroutine of a garbage-collected "
                               "bundle failed")
@@ -164,7 +163,7 @@ class _Group:
         task = hub.current
         if task.canceled:
             raise Canceled()
-        if not self.running:
+        if not self.members:
             return
         if task.group is self:
             raise RuntimeError("a coroutine cannot wait for its own bundle")
@@ -174,7 +173,7 @@ class _Group:
         """Cancel every running member and wait (uninterruptibly) until all exited."""
         for task in list(self.members):
             hub.cancel(task)
-        _close_wait(hub, self, lambda: self.running, handle)
+        _close_wait(hub, self, lambda: self.members, handle)
 
     def take_failures(self) -> list[Exception]:
         failures, self.failures = self.failures, None
@@ -217,7 +216,7 @@ class Coroutine(Handle):
         cur = hub.current
         if cur.canceled:
             raise Canceled()
-        if not task.finished:
+        if task.greenlet is not None:  # not finished (the property, inlined)
             if cur is task:
                 raise RuntimeError("a coroutine cannot wait for itself")
             _await_exit(hub, task, "wait", self, deadline)
@@ -246,7 +245,7 @@ class Coroutine(Handle):
     def on_close(self) -> None:
         task = self._task
         hub = task.hub
-        if not task.finished:
+        if task.greenlet is not None:  # running (``finished``, inlined)
             hub.cancel(task)
             _close_wait(hub, task, lambda: not task.finished, self)
         hub.tasks.pop(task, None)
@@ -256,7 +255,7 @@ class Coroutine(Handle):
         if self._closed:
             return
         task = self._task
-        if not task.finished:
+        if task.greenlet is not None:  # running (``finished``, inlined)
             task.waiters = ORPHANED  # nobody can wait for it now
             warnings.warn(f"a running coroutine's handle was garbage-collected "
                           f"without hclose: {self!r}", ResourceWarning, source=self)
@@ -302,7 +301,7 @@ class Bundle(Handle):
 
     def __len__(self) -> int:
         """The number of coroutines still running in the bundle."""
-        return self._group.running
+        return len(self._group.members)
 
     def check_close(self) -> None:
         hub = self._hub
@@ -323,16 +322,16 @@ class Bundle(Handle):
             return
         group = self._group
         group.ended(self._hub)
-        if group.running:
+        if group.members:
             group.orphaned = True
-            warnings.warn(f"a bundle with {group.running} running coroutines was "
+            warnings.warn(f"a bundle with {len(group.members)} running coroutines was "
                           "garbage-collected without hclose", ResourceWarning, source=self)
         elif group.failures:
             report_unraisable(_group_error(group.take_failures()), self,
                               "bundle failures never observed")
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{self._group.running} running"
+        state = "closed" if self._closed else f"{len(self._group.members)} running"
         return f"<dill.Bundle {state}>"
 
 

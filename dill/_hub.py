@@ -132,7 +132,9 @@ class Task:
     It lives apart from the greenlet so that worker greenlets can be reused.
     Fields, and when each is valid:
 
-    * ``greenlet``: the greenlet running it; ``None`` once it finished.
+    * ``greenlet``: the greenlet running it; ``None`` once it finished (that
+      is what ``finished`` reads: no slot of its own, a store fewer at each
+      spawn and exit and a slot fewer for the garbage collector to visit).
     * ``hub``: the hub (OS thread) it belongs to, for its whole life.
     * ``waiting``: ``NOT_WAITING`` while running or ready; ``CANCELABLE`` or
       ``UNCANCELABLE`` while blocked (written only by the hub).
@@ -162,7 +164,7 @@ class Task:
       ``recording`` (tracing, inspection or the pytest plugin is on).
     * ``label``: what the tools call it, when not its function: the green
       ``Thread`` object it runs (its ``name`` is shown).
-    * ``result``, ``exc``, ``finished``: its outcome, once ``finished``.
+    * ``result``, ``exc``: its outcome, once ``finished``.
     * ``waiters``: for a task launched by ``go``, who waits for it to exit (a
       ``WaitQueue``, made on first use), or ``ORPHANED`` once its handle was
       garbage-collected (nobody can wait then).  A bundle's group holds this
@@ -177,12 +179,17 @@ class Task:
         "greenlet", "hub", "waiting", "epoch", "resume", "canceled", "pending_exc",
         "op", "obj", "deadline", "since",
         "fn", "group", "parent", "spawned_at", "started", "label",
-        "result", "exc", "finished", "waiters", "__weakref__",
+        "result", "exc", "waiters", "__weakref__",
     )
 
     # No __init__: calling a class with a Python __init__ costs ~400 ns on
     # 3.11 (type_call + slot_tp_init + a frame); ``new_task`` makes one in a
     # third of that, and a spawn makes one per coroutine.
+
+    @property
+    def finished(self) -> bool:
+        """True once its function has returned or raised (never for a root)."""
+        return self.greenlet is None
 
     # What the tools (tracers, the tree) see of a task.
     @property
@@ -229,7 +236,6 @@ def new_task(hub: "Hub", g: Any, fn: Any = None, group: Any = None,
     task.parent = parent
     task.result = None
     task.exc = None
-    task.finished = False
     task.waiters = None
     return task
 
@@ -573,7 +579,6 @@ class Hub:
         if group is None:
             self.tasks[task] = None
         else:  # listed in its group, which is in self.groups
-            group.running += 1
             group.members[task] = None
         # The coroutine runs in a copy of the spawner's context variables.  Set
         # on the (not running) greenlet rather than through Context.run, which
@@ -636,17 +641,16 @@ class Hub:
             except BaseException as e:  # KeyboardInterrupt, SystemExit, ...: to the root
                 self.interrupt_root(e)
             fn = args = kwargs = None  # a parked worker keeps nothing alive
-            task.finished = True
-            task.greenlet = None
+            task.greenlet = None  # finished
             group = task.group
             if group is not None:
                 # The bundle's bookkeeping (a _Group's fields), here rather
                 # than in a method of the group: a call fewer per spawn.
-                group.running -= 1
-                del group.members[task]
+                members = group.members
+                del members[task]
                 if task.exc is not None:
                     group.failed(task)
-                if not group.running:
+                if not members:
                     if group.waiters:
                         group.waiters.wake_all()
                     if not group.open:  # its bundle is gone: unlist it (_Group.ended)

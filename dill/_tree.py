@@ -169,7 +169,7 @@ def snapshot(hub: Hub) -> TaskInfo:
             if b is None:
                 b = bundles[id(group)] = TaskInfo(
                     id=id(group), kind="bundle", name="bundle",
-                    state="running" if group.running else "finished")
+                    state="running" if group.members else "finished")
                 creator = group.creator
                 (nodes.get(id(creator)) or root).children.append(b)
             b.children.append(nodes[id(t)])
