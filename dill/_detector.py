@@ -41,7 +41,7 @@ def _waited_for(hub: Any) -> bool:
     armed or an fd wait is on.  Read from the watchdog thread, so nothing is
     changed: dead timer entries (``dead_timers`` counts them exactly) and fds
     still registered with nobody waiting on them do not count."""
-    if hub.ready or len(hub.timers) > hub.dead_timers:
+    if hub.ready or hub.ntimers > hub.dead_timers:
         return True
     return any(rec.reader is not None or rec.writer is not None
                for rec in list(hub.fdwaits.values()))

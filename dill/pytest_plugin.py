@@ -369,7 +369,7 @@ class _Leaks:
         kinds = [task_kind_and_name(t)[0] for t in self.tasks]
         channel = sum(1 for t in self.tasks if t.waiting and t.op in _CHANNEL_OPS)
         mine = set(self.tasks)
-        timers = sum(1 for _, _, t, epoch in hub.timers
+        timers = sum(1 for _, t, epoch in hub.armed_timers()
                      if t in mine and t.waiting and t.epoch == epoch)
         held = ", ".join(c for c in (_count(channel, "in a channel wait", "in channel waits"),
                                      _count(timers, "on a timer", "on timers")) if c)

@@ -201,7 +201,7 @@ def test_timer_heap_does_not_grow_with_abandoned_deadlines():
         # a wait with a far deadline that ends early (canceled) leaves a dead
         # timer entry behind; the heap must be compacted.
         hclose(go(chrecv, a, far))
-    assert len(hub.timers) <= 2 * _hub.DEAD_TIMERS_MAX + 10
+    assert hub.ntimers <= 2 * _hub.DEAD_TIMERS_MAX + 10
     hclose(a)
     hclose(b)
 
@@ -212,18 +212,18 @@ def test_dead_timer_count_stays_exact_across_sweeps():
     that falls behind makes the blocking detector take dead entries for armed
     timers (a computing root reported as starving coroutines)."""
     hub = _hub.get_hub()
-    uncounted = len(hub.timers) - hub.dead_timers
+    uncounted = hub.ntimers - hub.dead_timers
     far = now() + 10_000_000
     with bundle() as keep:
         for _ in range(100):
             keep.go(msleep, far)             # live through the sweeps below
-        entries_before = len(hub.timers)
+        entries_before = hub.ntimers
         for _ in range(3 * _hub.DEAD_TIMERS_MAX):
             hclose(go(msleep, far))          # dead entries: a sweep happens
-        assert len(hub.timers) < entries_before + 3 * _hub.DEAD_TIMERS_MAX
+        assert hub.ntimers < entries_before + 3 * _hub.DEAD_TIMERS_MAX
     # The 100 were woken by the cancel, after the sweep: all entries are dead.
-    assert not any(t.waiting and t.epoch == e for _, _, t, e in hub.timers)
-    assert len(hub.timers) - hub.dead_timers <= uncounted
+    assert not any(t.waiting and t.epoch == e for _, t, e in hub.armed_timers())
+    assert hub.ntimers - hub.dead_timers <= uncounted
 
 
 def test_fd_state_released_by_fdclean():

@@ -95,7 +95,7 @@ def hub_metrics() -> dict[str, Callable[[], int]]:
     return {
         "tasks": lambda: len(hub.all_tasks()),
         "idle_greenlets": lambda: len(hub.idle),
-        "timers": lambda: len(hub.timers),
+        "timers": lambda: hub.ntimers,
         "fdwaits": lambda: len(hub.fdwaits),
         "fds": fd_count,
         "rss_kb": rss_kb,

@@ -180,11 +180,11 @@ def check_nothing_left(sc: Scenario, sh: Shared, before: dict) -> None:
     hub = get_hub()
     sc.check(len(hub.all_tasks()) == before["tasks"], f"no task left ({len(hub.all_tasks())} live, "
              f"{before['tasks']} before)")
-    live_timers = [e for e in hub.timers if not e[2].finished]  # (deadline, seq, task, epoch)
-    sc.check(not live_timers, f"no live timer left ({len(live_timers)}; {len(hub.timers)} "
-             f"dead entries in the heap await lazy deletion)")
-    sc.check(hub.dead_timers <= len(hub.timers), f"timer bookkeeping: {hub.dead_timers} counted "
-             f"dead, at most the heap's {len(hub.timers)} entries")
+    live_timers = [e for e in hub.armed_timers() if not e[1].finished]  # (deadline, task, epoch)
+    sc.check(not live_timers, f"no live timer left ({len(live_timers)}; {hub.ntimers} "
+             f"dead entries await lazy deletion)")
+    sc.check(hub.dead_timers <= hub.ntimers, f"timer bookkeeping: {hub.dead_timers} counted "
+             f"dead, at most the {hub.ntimers} entries")
     sc.check(len(hub.fdwaits) <= before["fdwaits"],
              f"no fd registration left ({len(hub.fdwaits)}, {before['fdwaits']} before)")
     sc.check(fd_count() <= before["fds"], f"no fd left open ({fd_count()}, {before['fds']} before)")
@@ -213,7 +213,7 @@ def main() -> None:
         storm.go(blocked, kind, sh)  # each runs at once until it blocks
     msleep(now() + 50)               # to_thread jobs reach their threads
     sc.say(f"all started in {time.monotonic() - t0:.1f} s; {sh.entered} blocked, "
-           f"{len(hub.all_tasks())} tasks, {len(hub.timers)} timers, {len(hub.fdwaits)} fd "
+           f"{len(hub.all_tasks())} tasks, {hub.ntimers} timers, {len(hub.fdwaits)} fd "
            f"registrations, {fd_count()} fds, RSS {rss0} -> {rss_kb()} kB")
     sc.check(sh.entered == total and not sh.outcomes, "every coroutine reached its blocking call")
     t0 = time.monotonic()
