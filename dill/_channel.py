@@ -375,6 +375,8 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     if deadline == 0:
         raise TimedOut()
     # Park on every clause; the first to fire wins, the others are withdrawn.
+    # The common slot, empty when parked on and still ours when withdrawn, is
+    # handled inline: _parked and _withdrawn are two calls per clause.
     epoch = task.epoch
     parked = []
     i = 0
@@ -382,11 +384,13 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
         if cl[0] == CHRECV:
             h = cl[1]._in
             e = (task, epoch, i, None)
-            h.recvq = _parked(h.recvq, e)
+            q = h.recvq
+            h.recvq = e if q is None else _parked(q, e)
         else:
             h = cl[1]._out
             e = (task, epoch, i, cl[2])
-            h.sendq = _parked(h.sendq, e)
+            q = h.sendq
+            h.sendq = e if q is None else _parked(q, e)
         parked.append((h, e))
         i += 1
     v = hub.block(task, "choose", clauses, deadline)
@@ -396,9 +400,11 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     for h, e in parked:
         if e[2] != index:
             if clauses[e[2]][0] == CHRECV:
-                h.recvq = _withdrawn(h.recvq, e)
+                q = h.recvq
+                h.recvq = None if q is e else _withdrawn(q, e)
             else:
-                h.sendq = _withdrawn(h.sendq, e)
+                q = h.sendq
+                h.sendq = None if q is e else _withdrawn(q, e)
     if index < 0:
         raise reason_error(task, v)
     index, value = v
