@@ -207,3 +207,28 @@ def test_fd_ready_wins_over_expired_deadline():
     for s in (s0, s1):
         dill.fdclean(s)
         s.close()
+
+
+def test_timers_fire_in_deadline_order_and_fifo_within_a_millisecond():
+    """Sleepers sharing a deadline wake in the order they went to sleep,
+    after every earlier deadline; canceled ones in between leave no gap."""
+    from dill.testing import virtual_clock
+
+    woke = []
+
+    def sleeper(name, deadline):
+        msleep(deadline)
+        woke.append((name, now()))
+
+    with virtual_clock():
+        t0 = now()
+        plan = [("a", 30), ("b", 10), ("c", 30), ("x", 30), ("d", 10), ("e", 20),
+                ("y", 10), ("f", 30)]
+        handles = {name: go(sleeper, name, t0 + d) for name, d in plan}
+        hclose(handles.pop("x"))  # canceled mid-bucket: its entry is dead
+        hclose(handles.pop("y"))
+        msleep(t0 + 40)
+        assert woke == [("b", t0 + 10), ("d", t0 + 10), ("e", t0 + 20),
+                        ("a", t0 + 30), ("c", t0 + 30), ("f", t0 + 30)]
+        for h in handles.values():
+            hclose(h)
