@@ -329,13 +329,13 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
     tid = hub.thread_id
     # Validate every clause first (hot: no allocation, one pass).
     for cl in clauses:
-        if (cl.__class__ is not tuple and cl.__class__ is not list) or len(cl) < 2:
-            raise _bad_clause(clauses.index(cl), cl)
-        op = cl[0]
-        ch = cl[1]
-        if ((op != CHRECV or len(cl) != 2) and (op != CHSEND or len(cl) != 3)) \
-                or ch.__class__ is not ChannelEnd or ch._closed or ch._hub.thread_id != tid:
-            raise _bad_clause(clauses.index(cl), cl)
+        if cl.__class__ is tuple or cl.__class__ is list:
+            n = len(cl)
+            if n == 2 and cl[0] == CHRECV or n == 3 and cl[0] == CHSEND:
+                ch = cl[1]
+                if ch.__class__ is ChannelEnd and not ch._closed and ch._hub.thread_id == tid:
+                    continue
+        raise _bad_clause(clauses.index(cl), cl)
     if tid != get_ident():
         raise wrong_thread(clauses[0][1]) if clauses else RuntimeError("wrong thread")
     task = hub.current
