@@ -354,9 +354,10 @@ def choose(clauses: Sequence[Any], deadline: int | None = -1) -> tuple[int, Any]
                     if e is not None:
                         buf.append(e[3])
                 return i, v
-            e = _take_sender(hub, h) if h.sendq else None
-            if e is not None:
-                return i, e[3]
+            if h.sendq:
+                e = _take_sender(hub, h)
+                if e is not None:
+                    return i, e[3]
             if h.done:
                 raise _clause_error(Done(), i)
         else:
