@@ -204,7 +204,9 @@ def chsend(ch: ChannelEnd, value: Any, deadline: int | None = -1) -> None:
     if deadline == 0:
         raise TimedOut()
     e = (task, task.epoch, -1, value)
-    h.sendq = _parked(h.sendq, e)
+    sq = h.sendq
+    # _parked() without the call for a lone sender (as in chrecv).
+    h.sendq = e if sq is None else _parked(sq, e)
     v = hub.block(task, "chsend", ch, deadline)
     if v is None:
         return
