@@ -247,25 +247,33 @@ if _std_epoll is not None:
 
         @classmethod
         def fromfd(cls, fd):
+            """An epoll object wrapping an existing epoll fd."""
             return cls(_ep=_std_epoll.fromfd(fd))
 
         @property
         def closed(self):
+            """True once closed."""
             return self._ep.closed
 
         def fileno(self):
+            """The epoll object's file descriptor."""
             return self._ep.fileno()
 
         def register(self, fd, eventmask=_EPOLLIN | _EPOLLOUT | _EPOLLPRI):
+            """Watch ``fd`` for the events of ``eventmask``."""
             self._ep.register(fd, eventmask)
 
         def modify(self, fd, eventmask):
+            """Change the events watched on a registered ``fd``."""
             self._ep.modify(fd, eventmask)
 
         def unregister(self, fd):
+            """Stop watching ``fd``."""
             self._ep.unregister(fd)
 
         def poll(self, timeout=None, maxevents=-1):
+            """The ready ``(fd, events)`` pairs, waiting up to ``timeout`` seconds
+            (None or negative: forever); only the calling coroutine blocks."""
             if timeout is None:
                 deadline = -1
             else:
@@ -293,6 +301,7 @@ if _std_epoll is not None:
                     return r
 
         def close(self):
+            """Close the epoll fd (the hub forgets it first)."""
             ep = self._ep
             if not ep.closed:
                 forget_fd(ep.fileno())

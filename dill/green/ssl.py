@@ -152,7 +152,8 @@ def _repin(cls, std):
         if isinstance(value, property):
             f = [v if v is None else rebind(v, _pinned) for v in
                  (value.fget, value.fset, value.fdel)]
-            setattr(cls, name, property(f[0], f[1], f[2], value.__doc__))
+            setattr(cls, name, property(f[0], f[1], f[2],
+                                         value.__doc__ or f"As ``ssl.{std.__name__}.{name}``."))
         elif isinstance(value, classmethod) and hasattr(value.__func__, "__code__"):
             setattr(cls, name, classmethod(rebind(value.__func__, _pinned)))
 

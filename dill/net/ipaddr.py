@@ -85,6 +85,8 @@ class IPAddr:
 
     @classmethod
     def from_sockaddr(cls, family: int, sockaddr: tuple[Any, ...]) -> IPAddr:
+        """The address of a ``socket`` module address tuple of ``family``
+        (``getpeername()``, ``getsockname()``, ``recvfrom()``)."""
         if family == _AF_INET6:
             host, port, flowinfo, scope_id = sockaddr[:4]
             host = host.partition("%")[0]
@@ -93,22 +95,27 @@ class IPAddr:
 
     @property
     def family(self) -> int:
+        """The address family: ``socket.AF_INET`` or ``socket.AF_INET6``."""
         return self._family
 
     @property
     def port(self) -> int:
+        """The port number."""
         return self._port
 
     @property
     def host(self) -> str:
+        """The host address as text (``'127.0.0.1'``, ``'::1'``)."""
         return self._host
 
     @property
     def packed(self) -> bytes:
+        """The host address in network byte order (4 or 16 bytes)."""
         return self._packed
 
     @property
     def sockaddr(self) -> _SockAddr:
+        """The address as the ``socket`` module takes it: ``(host, port)``, or ``(host, port, flowinfo, scope_id)`` for IPv6."""
         if self._family == _AF_INET6:
             return (self._host, self._port, self._flowinfo, self._scope_id)
         return (self._host, self._port)

@@ -59,6 +59,7 @@ class TcpSocket(FdStream):
 
     @property
     def local_addr(self) -> IPAddr:
+        """The local address."""
         self._check()
         return IPAddr.from_sockaddr(self._sock.family, self._sock.getsockname())
 
