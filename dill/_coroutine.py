@@ -145,16 +145,16 @@ class _Group:
         if not self.members:
             hub.groups.pop(self, None)
 
-    def failed(self, task: Task) -> None:
-        """Keep the exception of a member that failed (the hub's worker has
+    def failed(self, task: Task, exc: Exception) -> None:
+        """Keep ``exc``, the exception of member ``task`` (the hub's worker has
         done the rest of a member's exit: ``members``, waking)."""
         if self.orphaned:
-            report_unraisable(task.exc, task, "a coroutine of a garbage-collected "
+            report_unraisable(exc, task, "a coroutine of a garbage-collected "
                               "bundle failed")
         elif self.failures is None:
-            self.failures = [task.exc]
+            self.failures = [exc]
         else:
-            self.failures.append(task.exc)
+            self.failures.append(exc)
 
     def wait(self, hub: Hub, deadline: int, handle: Handle) -> None:
         """Block the current task until no member runs, or raise ``TimedOut``."""
@@ -190,6 +190,8 @@ class Coroutine(Handle):
     """
 
     __slots__ = ("_closed", "_task", "__weakref__")
+    _closed: bool
+    _task: Task
 
     # No __init__: ``go`` makes it with ``object.__new__`` and two stores (a
     # class call with a Python __init__ costs ~400 ns on 3.11; see new_task).

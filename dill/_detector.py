@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 import weakref
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import greenlet
 
@@ -47,6 +47,16 @@ def _waited_for(hub: Any) -> bool:
                for rec in list(hub.fdwaits.values()))
 
 
+
+class TextSink(Protocol):
+    """Where reports go: a text file, or anything with ``write`` and ``flush``."""
+
+    def write(self, text: str, /) -> object:
+        """Write ``text``."""
+
+    def flush(self) -> object:
+        """Flush what was written."""
+
 class _ThreadState:
     """What the trace hook of one hub's thread records (written only there)."""
 
@@ -68,7 +78,7 @@ class _ThreadState:
 
 
 class _Detector:
-    def __init__(self, threshold_ms: float, file: TextIO | None) -> None:
+    def __init__(self, threshold_ms: float, file: TextSink | None) -> None:
         self.threshold = threshold_ms / 1000.0
         self.file = file
         self.states: dict[int, _ThreadState] = {}
@@ -191,7 +201,7 @@ def _on_new_hub(hub: Any) -> None:
         d.install(hub)
 
 
-def enable_blocking_detector(threshold_ms: float = 100, file: TextIO | None = None) -> None:
+def enable_blocking_detector(threshold_ms: float = 100, file: TextSink | None = None) -> None:
     """Report, with its stack, any coroutine that holds its hub over ``threshold_ms``.
 
     Covers the calling thread and every hub created afterwards; reports go to

@@ -180,6 +180,27 @@ class Task:
         "fn", "group", "parent", "spawned_at", "started", "label",
         "result", "exc", "waiters", "__weakref__",
     )
+    # The slots' types, for type checkers (annotations only: no class attributes).
+    greenlet: Any
+    hub: Hub
+    waiting: int
+    epoch: int
+    resume: Any
+    canceled: bool
+    pending_exc: BaseException | None
+    op: str
+    obj: Any
+    deadline: int
+    since: int
+    fn: Any
+    group: Any
+    parent: Task | None
+    spawned_at: tuple[Any, int] | None
+    started: int
+    label: Any
+    result: Any
+    exc: Exception | None
+    waiters: Any
 
     # No __init__: calling a class with a Python __init__ costs ~400 ns on
     # 3.11 (type_call + slot_tp_init + a frame); ``new_task`` makes one in a
@@ -256,7 +277,8 @@ def task_kind_and_name(task: Task) -> tuple[str, str]:
     if task is hub.loop_task:
         return "hub", "hub"
     if task is hub.root:
-        t = threading._active.get(hub.thread_id)  # never blocks, even when patched
+        # never blocks, even when patched
+        t = threading._active.get(hub.thread_id)  # type: ignore[attr-defined]
         return "root", f"root (thread {t.name if t is not None else hub.thread_id})"
     thread = getattr(task, "label", None)  # a green thread: its Thread or function
     if thread is not None:
@@ -405,7 +427,7 @@ class Hub:
         self.ntimers = 0
         self.dead_timers = 0
         self.budget = 0
-        self._call: tuple | None = None  # spawn -> the worker it switches to
+        self._call: Any = None  # spawn -> the worker it switches to: (fn, args, kwargs)
         self.idle: list = []
         self.fdwaits: dict[int, _FdWait] = {}
         self.nregistered = 0
@@ -666,8 +688,9 @@ class Hub:
                 # than in a method of the group: a call fewer per spawn.
                 members = group.members
                 del members[task]
-                if task.exc is not None:
-                    group.failed(task)
+                exc = task.exc
+                if exc is not None:
+                    group.failed(task, exc)
                 if not members:
                     if group.waiters:
                         group.waiters.wake_all()
@@ -677,7 +700,7 @@ class Hub:
                 self._lone_exited(task)
             if self.tracing is not None:
                 self.tracing.on_exit(task)
-            task = None
+            task = None  # type: ignore[assignment]  # a parked worker keeps nothing
             if len(idle) >= IDLE_MAX:
                 self.current = self.loop_task
                 return  # the greenlet dies; its parent, the hub loop, takes over
@@ -1159,7 +1182,7 @@ def get_hub() -> Hub:
 
 def record_spawn(task: Task) -> None:
     """Note where and when ``task`` was launched (only while the hub is recording)."""
-    f = sys._getframe(2)
+    f: Any = sys._getframe(2)
     while f is not None and f.f_code.co_filename.startswith(_DILL_DIR):
         f = f.f_back
     if f is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 USAGE = ("usage: python -m dill.trace [-o trace.json] (script.py | -m module) [args ...]\n"
          "       python -m dill.trace --png out.png trace.json")
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     from dill._runner import parse_target
 
     args = list(sys.argv[1:] if argv is None else argv)
-    opts = {"output": "dill-trace.json", "png": None}
+    opts: dict[str, Any] = {"output": "dill-trace.json", "png": None}
 
     def option(a: str, rest: list[str]) -> bool:
         if a in ("-o", "--png") and rest:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(json.dumps(doc, indent=1) if args.json else format_snapshot(doc), flush=True)
     except BrokenPipeError:  # `| head`: the reader has seen enough
-        sys.stdout = None  # type: ignore[assignment]  (no second error at exit)
+        sys.stdout = None  # type: ignore[assignment]  # no second error at exit
     return 0
 
 
