@@ -14,11 +14,11 @@ the end or reset of the socket beneath into the layer's sticky state, and
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dill import BadHandle, Done, Handle, NotSupported
 
-from ._base import BUSY, CLOSED, DONE, RESET, ByteStream, SocketBase
+from ._base import BUSY, CLOSED, DONE, RESET, ByteStream, MessageSocket, SocketBase
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +31,12 @@ DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 RECV_CHUNK = 65536
 
 _T = TypeVar("_T")
+
+# The socket beneath a layer, for type checkers: what its ``*_detach`` gives back
+# (a layer class is generic in it; nothing at run time reads it).
+Below = TypeVar("Below", bound=SocketBase)
+BelowStream = TypeVar("BelowStream", bound=ByteStream)
+BelowMessages = TypeVar("BelowMessages", bound=MessageSocket)
 
 
 def EMSGSIZE_error(what):
@@ -72,7 +78,7 @@ def close_quietly(h):
         pass
 
 
-class LayerMixin(SocketBase):
+class LayerMixin(SocketBase, Generic[Below]):
     """Ownership of the socket beneath. Put before the socket base class
     (ByteStream or MessageSocket) in the MRO."""
 

@@ -16,7 +16,7 @@ import h11
 from dill import Done
 from ._base import ByteStream, DONE, RESET
 from ._base import SocketBase
-from ._layer import RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin, check_lower
+from ._layer import RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin, BelowStream, check_lower
 
 __all__ = [
     "HTTPSocket",
@@ -48,7 +48,7 @@ def _latin1(s, what):
         raise ValueError("%s must be latin-1 text: %r" % (what, s)) from None
 
 
-class HTTPSocket(LayerMixin, SocketBase):
+class HTTPSocket(LayerMixin[BelowStream], SocketBase):
     """An HTTP head socket over a bytestream."""
 
     _head: list[bytes] | None
@@ -238,7 +238,7 @@ class HTTPSocket(LayerMixin, SocketBase):
         return fields[i]
 
 
-def http_attach(s: ByteStream) -> HTTPSocket:
+def http_attach(s: BelowStream) -> HTTPSocket[BelowStream]:
     """Stack HTTP on bytestream ``s`` (which it now owns); return the HTTP socket."""
     check_lower(s, ByteStream, "http_attach")
     return HTTPSocket(s)
@@ -292,7 +292,7 @@ def http_recvfield(s: HTTPSocket, deadline: int | None = -1) -> tuple[str, str]:
     return s.recvfield(deadline)
 
 
-def http_detach(s: HTTPSocket, deadline: int | None = -1) -> ByteStream:
+def http_detach(s: HTTPSocket[BelowStream], deadline: int | None = -1) -> BelowStream:
 
     """Finish the head being sent, if any, and return the bytestream beneath; the body
     (anything after the received head) is read from it. On failure the stack is closed."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._base import RESET, ByteStream, MessageSocket
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, check_lower, check_max_size,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, BelowStream, check_lower, check_max_size,
 )
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ PREFIX_BIG_ENDIAN = 0
 PREFIX_LITTLE_ENDIAN = 1
 
 
-class PrefixSocket(LayerMixin, MessageSocket):
+class PrefixSocket(LayerMixin[BelowStream], MessageSocket):
     """A message socket: each message is a ``hdrlen``-byte length, then the payload."""
 
     _order: Literal["little", "big"]
@@ -97,8 +97,8 @@ class PrefixSocket(LayerMixin, MessageSocket):
                                midway=bool(rx))
 
 
-def prefix_attach(s: ByteStream, hdrlen: int = 8, flags: int = 0,
-                  max_size: int | None = DEFAULT_MAX_SIZE) -> PrefixSocket:
+def prefix_attach(s: BelowStream, hdrlen: int = 8, flags: int = 0,
+                  max_size: int | None = DEFAULT_MAX_SIZE) -> PrefixSocket[BelowStream]:
     """Stack PREFIX on bytestream ``s`` (which it now owns) and return the message socket."""
     if not isinstance(hdrlen, int) or hdrlen < 1:
         raise ValueError("prefix_attach: hdrlen must be a positive int, got %r" % (hdrlen,))
@@ -109,7 +109,7 @@ def prefix_attach(s: ByteStream, hdrlen: int = 8, flags: int = 0,
     return PrefixSocket(s, hdrlen, flags, max_size)
 
 
-def prefix_detach(s: PrefixSocket, deadline: int | None = -1) -> ByteStream:
+def prefix_detach(s: PrefixSocket[BelowStream], deadline: int | None = -1) -> BelowStream:
 
     """Remove PREFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, PrefixSocket):

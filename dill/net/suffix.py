@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._base import RESET, ByteStream, MessageSocket
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, check_lower, check_max_size,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, BelowStream, check_lower, check_max_size,
 )
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["SuffixSocket", "suffix_attach", "suffix_detach"]
 
 
-class SuffixSocket(LayerMixin, MessageSocket):
+class SuffixSocket(LayerMixin[BelowStream], MessageSocket):
     """A message socket: each message is followed by ``suffix``."""
 
     def __init__(self, s: ByteStream, suffix: bytes, max_size: int) -> None:
@@ -82,8 +82,8 @@ class SuffixSocket(LayerMixin, MessageSocket):
             self._in_release()
 
 
-def suffix_attach(s: ByteStream, suffix: BytesLike | str = b"\r\n",
-                  max_size: int | None = DEFAULT_MAX_SIZE) -> SuffixSocket:
+def suffix_attach(s: BelowStream, suffix: BytesLike | str = b"\r\n",
+                  max_size: int | None = DEFAULT_MAX_SIZE) -> SuffixSocket[BelowStream]:
     """Stack SUFFIX on bytestream ``s`` (which it now owns); return the message socket."""
     if isinstance(suffix, str):
         suffix = suffix.encode()
@@ -97,7 +97,7 @@ def suffix_attach(s: ByteStream, suffix: BytesLike | str = b"\r\n",
     return SuffixSocket(s, suffix, max_size)
 
 
-def suffix_detach(s: SuffixSocket, deadline: int | None = -1) -> ByteStream:
+def suffix_detach(s: SuffixSocket[BelowStream], deadline: int | None = -1) -> BelowStream:
 
     """Remove SUFFIX and return the bytestream beneath; unread bytes stay on it."""
     if not isinstance(s, SuffixSocket):

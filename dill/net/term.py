@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dill import Done
 from ._base import MessageSocket, DONE, RESET
-from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, check_lower, check_max_size
+from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, BelowMessages, check_lower, check_max_size
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["TermSocket", "term_attach", "term_done", "term_detach"]
 
 
-class TermSocket(LayerMixin, MessageSocket):
+class TermSocket(LayerMixin[BelowMessages], MessageSocket):
     """A message socket whose stream ends with the terminal message."""
 
     def __init__(self, s: MessageSocket, terminal: bytes, max_size: int) -> None:
@@ -77,8 +77,8 @@ class TermSocket(LayerMixin, MessageSocket):
             self._out_release()
 
 
-def term_attach(s: MessageSocket, terminal: BytesLike | str = b"",
-                max_size: int | None = DEFAULT_MAX_SIZE) -> TermSocket:
+def term_attach(s: BelowMessages, terminal: BytesLike | str = b"",
+                max_size: int | None = DEFAULT_MAX_SIZE) -> TermSocket[BelowMessages]:
     """Stack TERM on message socket ``s`` (which it now owns); return the new socket."""
     if isinstance(terminal, str):
         terminal = terminal.encode()
@@ -100,7 +100,7 @@ def term_done(s: TermSocket, deadline: int | None = -1) -> None:
     s.done(deadline)
 
 
-def term_detach(s: TermSocket, deadline: int | None = -1) -> MessageSocket:
+def term_detach(s: TermSocket[BelowMessages], deadline: int | None = -1) -> BelowMessages:
 
     """Send the terminal message (if not yet sent), drop incoming messages until the
     peer's terminal message, and return the message socket beneath. On failure the

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dill import Done
 from ._base import ByteStream, DONE, RESET, BUSY
-from ._layer import RECV_CHUNK, LayerMixin, check_lower
+from ._layer import RECV_CHUNK, LayerMixin, BelowStream, check_lower
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["TLSSocket", "tls_attach_client", "tls_attach_server", "tls_done", "tls_detach"]
 
 
-class TLSSocket(LayerMixin, ByteStream):
+class TLSSocket(LayerMixin[BelowStream], ByteStream):
     """A bytestream carrying TLS records over the bytestream beneath."""
 
     def __init__(self, s: ByteStream, sslobj: ssl.SSLObject, incoming: ssl.MemoryBIO,
@@ -213,8 +213,8 @@ def _attach(s, ctx, server_side, server_hostname, deadline, who):
     return t
 
 
-def tls_attach_client(s: ByteStream, deadline: int | None = -1, *, server_hostname: str | None = None,
-                      context: ssl.SSLContext | None = None) -> TLSSocket:
+def tls_attach_client(s: BelowStream, deadline: int | None = -1, *, server_hostname: str | None = None,
+                      context: ssl.SSLContext | None = None) -> TLSSocket[BelowStream]:
     """Start TLS as the client over bytestream ``s`` (which it now owns); return the TLS
     bytestream once the handshake is done. The server certificate is verified against
     the system CAs (or ``context``) and ``server_hostname``. On failure the stack is
@@ -230,9 +230,9 @@ def tls_attach_client(s: ByteStream, deadline: int | None = -1, *, server_hostna
     return _attach(s, context, False, server_hostname, deadline, "tls_attach_client")
 
 
-def tls_attach_server(s: ByteStream, cert: StrOrBytesPath | None = None,
+def tls_attach_server(s: BelowStream, cert: StrOrBytesPath | None = None,
                       key: StrOrBytesPath | None = None, deadline: int | None = -1, *,
-                      context: ssl.SSLContext | None = None) -> TLSSocket:
+                      context: ssl.SSLContext | None = None) -> TLSSocket[BelowStream]:
     """Start TLS as the server over bytestream ``s`` (which it now owns). ``cert`` and
     ``key`` are paths to PEM files (ignored when ``context`` is given)."""
     if context is None:
@@ -256,7 +256,7 @@ def tls_done(s: TLSSocket, deadline: int | None = -1) -> None:
     s.done(deadline)
 
 
-def tls_detach(s: TLSSocket, deadline: int | None = -1) -> ByteStream:
+def tls_detach(s: TLSSocket[BelowStream], deadline: int | None = -1) -> BelowStream:
 
     """Finish TLS: send close_notify (if not yet sent), drop incoming data until the
     peer's close_notify, and return the bytestream beneath, which can carry plaintext

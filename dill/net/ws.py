@@ -21,7 +21,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed, CloseReas
 from dill import Done
 from ._base import ByteStream, MessageSocket, DONE, RESET, BUSY
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, EPROTO_error, LayerMixin, BelowStream,
     check_lower, check_max_size, close_quietly,
 )
 from .http import (
@@ -60,7 +60,7 @@ def _accept_key(key):
     return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
 
 
-class WSSocket(LayerMixin, MessageSocket):
+class WSSocket(LayerMixin[BelowStream], MessageSocket):
     """A WebSocket: a message socket over a bytestream."""
 
     _parts: list[bytes]
@@ -342,9 +342,9 @@ def _tokens(value):
     return {t.strip().lower() for t in (value or "").split(",")}
 
 
-def ws_attach_client(s: ByteStream, resource: str | None, host: str | None,
+def ws_attach_client(s: BelowStream, resource: str | None, host: str | None,
                      deadline: int | None = -1, flags: int = WS_BINARY, *,
-                     max_size: int | None = DEFAULT_MAX_SIZE) -> WSSocket:
+                     max_size: int | None = DEFAULT_MAX_SIZE) -> WSSocket[BelowStream]:
     """Open a WebSocket as the client over bytestream ``s`` (which it now owns): send the
     HTTP upgrade request for ``resource`` on ``host`` and check the answer. With
     ``WS_NOHTTP``, no handshake (``resource``/``host`` unused). On failure the stack is
@@ -400,8 +400,9 @@ def _refuse(h, status, reason, extra, deadline):
         pass
 
 
-def ws_attach_server(s: ByteStream, deadline: int | None = -1, flags: int = WS_BINARY, *,
-                     max_size: int | None = DEFAULT_MAX_SIZE) -> tuple[WSSocket, str | None, str | None]:
+def ws_attach_server(s: BelowStream, deadline: int | None = -1, flags: int = WS_BINARY, *,
+                     max_size: int | None = DEFAULT_MAX_SIZE,
+                     ) -> tuple[WSSocket[BelowStream], str | None, str | None]:
     """Accept a WebSocket as the server over bytestream ``s`` (which it now owns):
     receive the upgrade request, answer 101. Returns ``(ws, resource, host)`` (both
     ``None`` with ``WS_NOHTTP``). Extensions offered are declined. On failure the stack
@@ -481,8 +482,8 @@ def ws_status(s: WSSocket) -> tuple[int, bytes] | None:
     return s._status
 
 
-def ws_detach(s: WSSocket, status: int | None = 1000, reason: bytes | str = b"",
-              deadline: int | None = -1) -> ByteStream:
+def ws_detach(s: WSSocket[BelowStream], status: int | None = 1000, reason: bytes | str = b"",
+              deadline: int | None = -1) -> BelowStream:
 
     """Close the WebSocket: send a close frame (if not yet sent), drop incoming messages
     until the peer's close frame, and return the bytestream beneath with anything
