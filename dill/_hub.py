@@ -688,9 +688,8 @@ class Hub:
                 # than in a method of the group: a call fewer per spawn.
                 members = group.members
                 del members[task]
-                exc = task.exc
-                if exc is not None:
-                    group.failed(task, exc)
+                if task.exc is not None:
+                    group.failed(task, task.exc)
                 if not members:
                     if group.waiters:
                         group.waiters.wake_all()

@@ -315,3 +315,30 @@ def test_bundle_groups_are_unlisted_when_their_bundles_end():
     assert not [t for t in hub.all_tasks() if t.fn is _until_done]
     hclose(ch)
     hclose(theirs)
+
+
+def test_a_parked_worker_keeps_no_failure_alive():
+    """Once a bundle's failure was raised and dropped, nothing keeps it: not
+    the worker greenlet that ran the member, parked in the idle pool."""
+    import weakref
+
+    class Boom(Exception):
+        pass
+
+    refs = []
+
+    def fail():
+        e = Boom()
+        refs.append(weakref.ref(e))
+        raise e
+
+    b = bundle()
+    b.go(fail)
+    try:
+        hclose(b)
+    except Exception as group:  # the ExceptionGroup of the member's failure
+        assert isinstance(group.exceptions[0], Boom)
+    else:
+        pytest.fail("hclose did not raise the member's failure")
+    gc.collect()
+    assert refs[0]() is None
