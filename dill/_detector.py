@@ -47,7 +47,6 @@ def _waited_for(hub: Any) -> bool:
                for rec in list(hub.fdwaits.values()))
 
 
-
 class TextSink(Protocol):
     """Where reports go: a text file, or anything with ``write`` and ``flush``."""
 
@@ -56,6 +55,7 @@ class TextSink(Protocol):
 
     def flush(self) -> object:
         """Flush what was written."""
+
 
 class _ThreadState:
     """What the trace hook of one hub's thread records (written only there)."""

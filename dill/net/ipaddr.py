@@ -115,7 +115,8 @@ class IPAddr:
 
     @property
     def sockaddr(self) -> _SockAddr:
-        """The address as the ``socket`` module takes it: ``(host, port)``, or ``(host, port, flowinfo, scope_id)`` for IPv6."""
+        """The address as the ``socket`` module takes it: ``(host, port)``, or
+        ``(host, port, flowinfo, scope_id)`` for IPv6."""
         if self._family == _AF_INET6:
             return (self._host, self._port, self._flowinfo, self._scope_id)
         return (self._host, self._port)

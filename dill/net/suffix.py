@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from ._base import RESET, ByteStream, MessageSocket
 from ._layer import (
-    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, BelowStream, check_lower, check_max_size,
+    DEFAULT_MAX_SIZE, RECV_CHUNK, EMSGSIZE_error, LayerMixin, BelowStream, check_lower,
+    check_max_size,
 )
 
 if TYPE_CHECKING:

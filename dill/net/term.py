@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from dill import Done
 from ._base import MessageSocket, DONE, RESET
-from ._layer import DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, BelowMessages, check_lower, check_max_size
+from ._layer import (
+    DEFAULT_MAX_SIZE, EMSGSIZE_error, LayerMixin, BelowMessages, check_lower, check_max_size,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
