@@ -33,6 +33,9 @@ def _public_modules():
     return names
 
 
+MODULES = _public_modules()
+
+
 def _undocumented_in(mod):
     """The public names defined by dill in module ``mod`` without a docstring."""
     def ours(obj):
@@ -78,13 +81,13 @@ def report():
     here = os.path.dirname(os.path.dirname(os.path.abspath(dill.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [here, os.environ.get("PYTHONPATH")])))
-    p = subprocess.run([sys.executable, __file__, *_public_modules()],
+    p = subprocess.run([sys.executable, __file__, *MODULES],
                        capture_output=True, text=True, timeout=50, env=env)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("modname", _public_modules())
+@pytest.mark.parametrize("modname", MODULES)
 def test_every_public_name_has_a_docstring(report, modname):
     missing = report[modname]
     if isinstance(missing, str):
